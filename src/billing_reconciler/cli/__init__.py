@@ -1,0 +1,53 @@
+"""The command line: parse options, call one library function, render, set the exit code.
+
+Each command lives in its own module and is registered here.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .context import Settings, pass_settings  # noqa: F401 - re-exported for command modules
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  success (for `plan --detailed-exitcode`: no changes)
+  1  error: invalid manifests, refused plan, failed apply
+  2  `plan --detailed-exitcode` only: there are changes to apply
+"""
+
+
+@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--store", envvar="BILLING_RECONCILER_STORE", default=None, metavar="URL",
+              help="Store URL (default sqlite:///.billing-reconciler/state.db; or postgresql+psycopg://...). "
+                   "Env: BILLING_RECONCILER_STORE.")
+@click.option("--manifests", "manifests_dir", envvar="BILLING_RECONCILER_MANIFESTS", default="manifests",
+              show_default=True, metavar="DIR", help="Directory of YAML manifests.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the manifest parse cache.")
+@click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour, even on a terminal.")
+@click.version_option(package_name="billing-reconciler")
+@click.pass_context
+def main(ctx: click.Context, store: str | None, manifests_dir: str, no_cache: bool, no_color: bool) -> None:
+    """Billing configuration as code: manifests in git, reviewed plans, safe applies."""
+    ctx.obj = Settings(store_url=store, manifests_dir=manifests_dir, use_cache=not no_cache, no_color=no_color)
+
+
+def _register() -> None:
+    from . import validate, schemas
+
+    for module in (validate, schemas):
+        main.add_command(module.command)
+    try:
+        from . import store_commands
+    except ImportError:
+        return
+    for command in store_commands.COMMANDS:
+        main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Settings shared by all commands (global options)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+STATE_DIR = ".billing-reconciler"
+DEFAULT_STORE = f"sqlite:///{STATE_DIR}/state.db"
+
+
+@dataclass
+class Settings:
+    store_url: str | None
+    manifests_dir: str
+    use_cache: bool
+    no_color: bool
+
+    @property
+    def store(self) -> str:
+        return self.store_url or DEFAULT_STORE
+
+    def manifest_cache(self):
+        if not self.use_cache:
+            return None
+        from ..manifests.cache import ManifestCache
+
+        return ManifestCache(Path(STATE_DIR) / "cache" / "manifests.pickle")
+
+    @property
+    def color(self) -> bool:
+        if self.no_color or os.environ.get("NO_COLOR"):
+            return False
+        return click.get_text_stream("stdout").isatty()
+
+
+pass_settings = click.make_pass_decorator(Settings)

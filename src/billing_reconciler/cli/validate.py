@@ -1,0 +1,39 @@
+"""`validate`: load and check every manifest, print every problem located."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..manifests import load_manifests
+from .context import Settings, pass_settings
+
+
+@click.command("validate")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_settings
+def command(settings: Settings, fmt: str) -> None:
+    """Check all manifests; report every problem as file:line:col: Kind/key: field: message."""
+    result = load_manifests(settings.manifests_dir, cache=settings.manifest_cache())
+    if fmt == "json":
+        click.echo(json.dumps({
+            "valid": result.ok,
+            "files": result.files,
+            "objects": len(result.manifests),
+            "problems": [p.__dict__ for p in result.problems],
+        }, indent=2))
+    else:
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        if result.ok:
+            counts: dict[str, int] = {}
+            for doc in result.manifests:
+                counts[doc.kind] = counts.get(doc.kind, 0) + 1
+            detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+            click.echo(f"Valid: {len(result.manifests)} objects in {result.files} files"
+                       + (f" ({detail})" if detail else "") + ".")
+        else:
+            click.echo(f"{len(result.problems)} problem(s) found in {settings.manifests_dir}.", err=True)
+    sys.exit(0 if result.ok else 1)

@@ -1,0 +1,82 @@
+"""Find the line and column of a field path, with ruamel.yaml's round-trip loader.
+
+Only used when something is wrong (or a file is rewritten): the round-trip loader is several
+times slower than the bulk loader but keeps positions.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from .errors import Path
+
+
+def round_trip_loader() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def load_documents_rt(text: str) -> list[Any]:
+    return list(round_trip_loader().load_all(StringIO(text)))
+
+
+def syntax_error(text: str) -> tuple[int, int, str] | None:
+    """(line, column, message) of the first YAML syntax error, 1-based, or None."""
+    try:
+        for _ in round_trip_loader().load_all(StringIO(text)):
+            pass
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(x for x in (exc.context, exc.problem) if x)
+        message = message.replace("\n", " ")
+        if mark is None:
+            return 1, 1, message
+        return mark.line + 1, mark.column + 1, message
+    except Exception as exc:  # noqa: BLE001 - any other loader complaint is a syntax error too
+        return 1, 1, str(exc).replace("\n", " ")
+    return None
+
+
+def document_start_line(doc: Any) -> int:
+    lc = getattr(doc, "lc", None)
+    return (lc.line + 1) if lc is not None else 1
+
+
+def locate(doc: Any, path: Path) -> tuple[int, int]:
+    """1-based (line, column) of the deepest node on `path` that exists in `doc`.
+
+    A path into a missing field lands on the mapping that should hold it; an unknown field lands
+    on its key; a bad value lands on the value.
+    """
+    node = doc
+    line, column = _node_position(doc)
+    for part in path:
+        if isinstance(node, CommentedMap) and part in node:
+            kl, kc = node.lc.key(part)
+            vl, vc = node.lc.value(part)
+            child = node[part]
+            # Point at the key for containers (the field), at the value for scalars (the mistake).
+            if isinstance(child, (CommentedMap, CommentedSeq)):
+                line, column = kl, kc
+            else:
+                line, column = vl, vc
+            node = child
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line, column = node.lc.item(part)
+            node = node[part]
+        else:
+            break
+    return line + 1, column + 1
+
+
+def _node_position(node: Any) -> tuple[int, int]:
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return 0, 0
+    return lc.line, lc.col

@@ -1,0 +1,108 @@
+"""Field types shared by the manifest models: timestamps, money, enums, keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+
+from ..money import is_whole_cents, to_decimal
+from ..timeutil import to_utc
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+
+# The stable identity of an object or of a keyed list item.
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=128)]
+# A reference to another object by its key; checked against the loaded objects.
+Ref = Annotated[str, StringConstraints(min_length=1)]
+
+
+def _aware_utc(value: datetime) -> datetime:
+    try:
+        return to_utc(value)
+    except ValueError:
+        raise ValueError(
+            "timestamp has no timezone; write it in UTC with a Z suffix, e.g. 2024-11-01T00:00:00Z"
+        ) from None
+
+
+Timestamp = Annotated[datetime, AfterValidator(_aware_utc)]
+
+
+def _decimal_in(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, (int, float)):
+        return to_decimal(value)
+    return value
+
+
+def _whole_cents(value: Decimal) -> Decimal:
+    if not is_whole_cents(value):
+        low = value.to_integral_value(rounding="ROUND_FLOOR")
+        raise ValueError(
+            f"{value} is not a whole number of cents (amounts are in cents: 100 = $1.00); "
+            f"use {low} or {low + 1}"
+        )
+    return value
+
+
+def _positive(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise ValueError(f"quantity must be greater than 0, got {value}")
+    return value
+
+
+def _non_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _fraction(value: Decimal) -> Decimal:
+    if not (0 <= value <= 1):
+        raise ValueError(f"must be a fraction between 0 and 1, got {value}")
+    return value
+
+
+Number = Annotated[Decimal, BeforeValidator(_decimal_in)]
+# An amount of money in cents that must be invoiceable: a whole, non-negative number of cents.
+Cents = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_non_negative), AfterValidator(_whole_cents)]
+# A unit price may be a fraction of a cent (e.g. 0.5 cents per API call).
+Price = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_non_negative)]
+Quantity = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_positive)]
+NonNegative = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_non_negative)]
+Fraction = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_fraction)]
+
+
+def _upper(value: Any) -> Any:
+    # The API accepts both spellings ("prepaid" and "PREPAID"); the canonical form is upper case.
+    return value.upper() if isinstance(value, str) else value
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def UpperEnum(*values: str) -> Any:  # noqa: N802 - reads like a type
+    return Annotated[Literal[values], BeforeValidator(_upper)]  # type: ignore[valid-type]
+
+
+def LowerEnum(*values: str) -> Any:  # noqa: N802
+    return Annotated[Literal[values], BeforeValidator(_lower)]  # type: ignore[valid-type]
+
+
+NonEmptyList = Field(min_length=1)
+
+BillingFrequency = UpperEnum("MONTHLY", "QUARTERLY", "ANNUAL", "WEEKLY")
+ScheduleFrequency = UpperEnum("MONTHLY", "QUARTERLY", "SEMI_ANNUAL", "ANNUAL")
+RateType = UpperEnum("FLAT", "PERCENTAGE", "SUBSCRIPTION", "TIERED", "TIERED_PERCENTAGE", "CUSTOM")
+CommitRateType = UpperEnum("COMMIT_RATE", "LIST_RATE")
+RoundingMethod = UpperEnum("HALF_UP", "FLOOR", "CEILING")
+BillingProvider = LowerEnum(
+    "aws_marketplace", "azure_marketplace", "gcp_marketplace", "stripe", "netsuite",
+    "custom", "quickbooks_online", "workday", "metronome",
+)
+DeliveryMethod = LowerEnum("direct_to_billing_provider", "aws_sqs", "tackle", "aws_sns")

@@ -1,0 +1,50 @@
+"""Money and quantities are Decimal, never float.
+
+Amounts follow the billing API: cents of the fiat credit type.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+CENT = Decimal(1)
+
+
+def to_decimal(value: object) -> Decimal:
+    """Convert a number as written in YAML/JSON to Decimal without float artefacts."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        # repr() is the shortest string that round-trips, i.e. what the author wrote.
+        return Decimal(repr(value))
+    return Decimal(str(value))
+
+
+def is_whole_cents(amount: Decimal) -> bool:
+    return amount == amount.to_integral_value()
+
+
+def round_cents(amount: Decimal) -> Decimal:
+    """Round an amount in cents to a whole cent, half up (invoice presentation)."""
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def normalize(value: Decimal) -> int | Decimal:
+    """Canonical number: an int when integral, else a Decimal without trailing zeros."""
+    if value == value.to_integral_value():
+        return int(value)
+    return value.normalize()
+
+
+def format_decimal(value: Decimal | int) -> str:
+    """Plain (non-scientific) text of a number, as the API and our JSON write it."""
+    if isinstance(value, int):
+        return str(value)
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
