@@ -34,17 +34,23 @@ def main(ctx: click.Context, store: str | None, manifests_dir: str, no_cache: bo
     ctx.obj = Settings(store_url=store, manifests_dir=manifests_dir, use_cache=not no_cache, no_color=no_color)
 
 
-def _register() -> None:
-    from . import validate, schemas
+# Command modules; each exports COMMANDS (a list of click commands). A module that is not
+# there yet is skipped, so features can land one at a time.
+COMMAND_MODULES = ("validate", "schemas", "store_commands", "rating_commands", "workflow_commands")
 
-    for module in (validate, schemas):
-        main.add_command(module.command)
-    try:
-        from . import store_commands
-    except ImportError:
-        return
-    for command in store_commands.COMMANDS:
-        main.add_command(command)
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            continue
+        for command in module.COMMANDS:
+            main.add_command(command)
 
 
 _register()

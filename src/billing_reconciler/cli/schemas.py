@@ -24,3 +24,6 @@ def command(out_dir: str, check: bool) -> None:
         sys.exit(1 if stale else 0)
     written = write_schemas(directory)
     click.echo(f"Wrote {len(written)} schemas to {directory}/.")
+
+
+COMMANDS = [command]

@@ -37,3 +37,6 @@ def command(settings: Settings, fmt: str) -> None:
         else:
             click.echo(f"{len(result.problems)} problem(s) found in {settings.manifests_dir}.", err=True)
     sys.exit(0 if result.ok else 1)
+
+
+COMMANDS = [command]

@@ -1,0 +1,128 @@
+"""The store's tables (sqlmodel). SQLite by default, PostgreSQL by URL.
+
+JSON bodies are stored as text written by `canonical.dumps`, so numbers stay exact Decimals
+on both backends and digests are byte-stable.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _ts_column(nullable: bool = True) -> Column:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+class SchemaMigration(SQLModel, table=True):
+    __tablename__ = "schema_migrations"
+
+    version: int = Field(primary_key=True)
+    name: str
+    applied_at: datetime = Field(sa_column=_ts_column(False))
+
+
+class StateRow(SQLModel, table=True):
+    """One row: the store's identity (lineage, fixed at init) and its serial (bumped per apply)."""
+
+    __tablename__ = "state"
+
+    id: int = Field(default=1, primary_key=True)
+    lineage: str
+    serial: int = 0
+    created_at: datetime = Field(sa_column=_ts_column(False))
+    updated_at: datetime = Field(sa_column=_ts_column(False))
+
+
+class ObjectRow(SQLModel, table=True):
+    """A billing object: its key, the id the backend gave it, and its current body.
+
+    `body` is the canonical spec the backend holds now; `applied_digest` is the digest of the
+    manifest spec last applied, so a body changed out of band shows up as drift.
+    """
+
+    __tablename__ = "objects"
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_objects_kind_key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    key: str
+    remote_id: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    applied_digest: str
+    archived_at: Optional[datetime] = Field(default=None, sa_column=_ts_column())
+    created_at: datetime = Field(sa_column=_ts_column(False))
+    updated_at: datetime = Field(sa_column=_ts_column(False))
+
+
+class SubItemRow(SQLModel, table=True):
+    """A keyed item inside an object (commit, credit, override, scheduled charge, subscription,
+    recurring commit/credit, billing provider configuration, rate, usage filter period).
+
+    Items are never deleted: removing one sets `archived_at` (or `removed_at` semantics for
+    overrides), so billing history stays append-only.
+    """
+
+    __tablename__ = "sub_items"
+    __table_args__ = (Index("ix_sub_items_owner", "owner_id", "list_name", "key"),)
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    owner_id: int = Field(foreign_key="objects.id")
+    list_name: str
+    key: str
+    remote_id: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    archived_at: Optional[datetime] = Field(default=None, sa_column=_ts_column())
+    created_at: datetime = Field(sa_column=_ts_column(False))
+
+
+class EditRow(SQLModel, table=True):
+    """Edit history: one row per applied operation."""
+
+    __tablename__ = "edits"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    serial: int = Field(index=True)
+    applied_at: datetime = Field(sa_column=_ts_column(False))
+    op: str
+    address: str = Field(index=True)
+    action: str
+    request: str = Field(sa_column=Column(Text, nullable=False))
+    response: str = Field(sa_column=Column(Text, nullable=False))
+    actor: str
+
+
+class UsageEventRow(SQLModel, table=True):
+    """A usage event as ingested. `customer_ref` is what the event sent (an ingest alias, a
+    customer key or a remote id); it is resolved at rating time, so aliases added later
+    attribute earlier usage retroactively."""
+
+    __tablename__ = "usage_events"
+
+    # BIGINT on PostgreSQL (billions of events), INTEGER on SQLite (its rowid alias).
+    id: Optional[int] = Field(default=None, sa_column=Column(BigInteger().with_variant(Integer, "sqlite"),
+                                                             primary_key=True, autoincrement=True))
+    transaction_id: str = Field(unique=True)
+    customer_ref: str = Field(index=True)
+    event_type: str
+    timestamp: datetime = Field(sa_column=_ts_column(False))
+    properties: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class InvoiceRow(SQLModel, table=True):
+    """A computed invoice (rating output), stored as its JSON document."""
+
+    __tablename__ = "invoices"
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    customer: str = Field(index=True)
+    contract: str
+    type: str
+    start_timestamp: datetime = Field(sa_column=_ts_column(False))
+    end_timestamp: datetime = Field(sa_column=_ts_column(False))
+    total: str
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    computed_at: datetime = Field(sa_column=_ts_column(False))
