@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .model import KIND_ORDER, manifest_model
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 COMBINED = "billing-reconciler.schema.json"
 
 
 def kind_schema(kind: str) -> dict[str, Any]:
+    from .model import manifest_model  # pydantic models are slow to import; only `schemas` needs them
+
     schema = manifest_model(kind).model_json_schema()
     schema["$schema"] = SCHEMA_DIALECT
     schema["$id"] = f"{kind}.schema.json"
@@ -22,6 +23,8 @@ def kind_schema(kind: str) -> dict[str, Any]:
 
 def combined_schema() -> dict[str, Any]:
     """One schema for editor use: any document of any kind, chosen by `kind`."""
+    from .model import KIND_ORDER, manifest_model
+
     defs: dict[str, Any] = {}
     branches = []
     for kind in KIND_ORDER:
@@ -46,6 +49,8 @@ def combined_schema() -> dict[str, Any]:
 
 def render_schemas() -> dict[str, str]:
     """File name -> JSON text, deterministic."""
+    from .model import KIND_ORDER
+
     out = {f"{kind}.schema.json": kind_schema(kind) for kind in KIND_ORDER}
     out[COMBINED] = combined_schema()
     return {name: json.dumps(schema, indent=2, sort_keys=True) + "\n" for name, schema in out.items()}
