@@ -1,15 +1,16 @@
 """Manifest files -> validated Manifests, or every problem of the run, located.
 
-Files are bulk-parsed with a Rust/C-backed YAML loader; only files with problems are re-read with
-ruamel.yaml's round-trip loader to turn field paths into line:column. Parsed and validated files
-are cached by content hash, so an unchanged tree loads without YAML parsing or pydantic.
+Steps: read and hash every file; take unchanged files from the cache; parse and validate the
+others (parse.py, in worker processes for big trees: pool.py); check references across all
+documents on their small views (references.py); only then re-read files that have problems with
+ruamel.yaml's round-trip loader to turn field paths into line:column (locate.py). A warm run thus
+imports neither pydantic nor ruamel.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -17,10 +18,10 @@ from pathlib import Path as FsPath
 from .cache import ManifestCache
 from .document import Manifest
 from .errors import ManifestErrors, PendingProblem, Problem, format_path
-from .references import check_references
+from .parse import ParsedFile, parse_file  # noqa: F401 - parse_file is part of this module's API
+from .references import View, check_references
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
-_DOC_START = re.compile(r"(?m)^---")
 
 
 @dataclass
@@ -38,12 +39,11 @@ class LoadResult:
 def manifest_files(directory: FsPath) -> list[FsPath]:
     if directory.is_file():
         return [directory]
-    found = [
-        FsPath(root) / name
-        for root, dirs, names in os.walk(directory)
-        for name in names
-        if name.endswith(MANIFEST_SUFFIXES) and not name.startswith(".")
-    ]
+    found = []
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # .git, editor and cache directories
+        found.extend(FsPath(root) / name for name in names
+                     if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."))
     return sorted(found)
 
 
@@ -55,16 +55,19 @@ def display_path(path: FsPath) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
-def load_manifests(directory: str | os.PathLike[str], *, cache: ManifestCache | None = None) -> LoadResult:
+def load_manifests(directory: str | os.PathLike[str], *, cache: ManifestCache | None = None,
+                   workers: int | None = None) -> LoadResult:
+    """Load every manifest under `directory`; `workers` None picks by tree size and cores."""
     root = FsPath(directory)
     if not root.exists():
         problem = Problem(str(directory), 0, 0, None, "",
                           "manifest directory does not exist; create it or pass --manifests DIR")
         return LoadResult([], [problem], 0, "")
     files = manifest_files(root)
-    manifests: list[Manifest] = []
     pending: list[PendingProblem] = []
     texts: dict[str, str] = {}
+    parsed: list[ParsedFile | None] = []
+    to_parse: list[tuple[int, tuple[str, str, str]]] = []
     tree_hash = hashlib.sha256()
     for path in files:
         data = path.read_bytes()
@@ -72,25 +75,50 @@ def load_manifests(directory: str | os.PathLike[str], *, cache: ManifestCache | 
         shown = display_path(path)
         tree_hash.update(shown.encode() + b"\0" + content_hash.encode() + b"\0")
         cached = cache.get(shown, content_hash) if cache is not None else None
+        parsed.append(cached)
         if cached is not None:
-            manifests.extend(cached)
             continue
         text = _decode(data, shown, pending)
-        if text is None:
-            continue
-        texts[shown] = text
-        docs, problems = parse_file(shown, text)
-        if problems:
-            pending.extend(problems)
-        else:
-            manifests.extend(docs)
+        if text is not None:
+            texts[shown] = text
+            to_parse.append((len(parsed) - 1, (shown, content_hash, text)))
+
+    if to_parse:
+        from .pool import default_workers, parse_all
+
+        items = [item for _, item in to_parse]
+        if workers is None:
+            workers = default_workers(sum(len(text) for _, _, text in items))
+        for (slot, _), result in zip(to_parse, parse_all(items, workers)):
+            parsed[slot] = result
             if cache is not None:
-                cache.put(shown, content_hash, docs)
-    pending.extend(check_references(manifests))
+                cache.put(result)
+
+    manifests: list[Manifest] = []
+    for result in parsed:
+        if result is not None:
+            manifests.extend(result.manifests())
+            pending.extend(result.problems)
+    digest = "sha256:" + tree_hash.hexdigest()
+    pending.extend(_reference_problems(digest, [r for r in parsed if r is not None], cache))
     if cache is not None:
         cache.save()
     problems = locate_all(pending, texts)
-    return LoadResult(manifests, problems, len(files), "sha256:" + tree_hash.hexdigest())
+    return LoadResult(manifests, problems, len(files), digest)
+
+
+def _reference_problems(tree_digest: str, parsed: list[ParsedFile], cache: ManifestCache | None) -> list[PendingProblem]:
+    """Cross-object checks; the same tree as last time (the usual warm run) gets the same verdict."""
+    known = cache.reference_problems(tree_digest) if cache is not None else None
+    if known is not None:
+        return known
+    views: list[View] = []
+    for result in parsed:
+        views.extend(result.reference_views())
+    problems = check_references(views)
+    if cache is not None:
+        cache.put_reference_problems(tree_digest, problems)
+    return problems
 
 
 def load_or_raise(directory: str | os.PathLike[str], *, cache: ManifestCache | None = None) -> LoadResult:
@@ -104,63 +132,20 @@ def _decode(data: bytes, shown: str, pending: list[PendingProblem]) -> str | Non
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        pending.append(PendingProblem(shown, 0, None, (), f"file is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                                      line=1, column=1))
-        return None
-
-
-def parse_file(shown: str, text: str) -> tuple[list[Manifest], list[PendingProblem]]:
-    from .validate import validate_document
-
-    raws = _fast_parse(text)
-    if raws is None:
-        from .locate import syntax_error
-
-        found = syntax_error(text) or (1, 1, "not valid YAML")
-        line, column, message = found
-        return [], [PendingProblem(shown, 0, None, (), f"YAML syntax error: {message}", line=line, column=column)]
-    docs: list[Manifest] = []
-    problems: list[PendingProblem] = []
-    for index, raw in enumerate(raws):
-        if raw is None:
-            continue
-        doc, doc_problems = validate_document(raw, shown, index)
-        problems.extend(doc_problems)
-        if doc is not None:
-            docs.append(doc)
-    return docs, problems
-
-
-def _fast_parse(text: str) -> list[object] | None:
-    """All documents of a file, or None when the YAML is malformed (duplicate keys included)."""
-    try:
-        import yaml_rs
-    except ImportError:  # pragma: no cover - yaml-rs is a dependency; keep working without it
-        return _ruamel_parse(text)
-    try:
-        result = yaml_rs.loads(text, parse_datetime=False)
-    except Exception:  # noqa: BLE001 - any decode error: let ruamel locate it
-        return None
-    # yaml_rs returns the document itself for a single-document file, a list for several; a
-    # file without any "---" line holds one document, even when that document is a list.
-    if result is None:
-        return []
-    if isinstance(result, list) and _DOC_START.search(text):
-        return result
-    return [result]
-
-
-def _ruamel_parse(text: str) -> list[object] | None:
-    from ruamel.yaml import YAML
-
-    try:
-        return list(YAML(typ="safe", pure=False).load_all(text))
-    except Exception:  # noqa: BLE001
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        pending.append(PendingProblem(
+            shown, 0, None, (),
+            f"file is not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason}); save it as UTF-8",
+            line=line, column=column))
         return None
 
 
 def locate_all(pending: Iterable[PendingProblem], texts: dict[str, str]) -> list[Problem]:
     """Turn field paths into line:column, re-reading each affected file once."""
+    pending = list(pending)
+    if not pending:
+        return []
     from .locate import load_documents_rt, locate
 
     documents: dict[str, list[object]] = {}
@@ -171,9 +156,9 @@ def locate_all(pending: Iterable[PendingProblem], texts: dict[str, str]) -> list
             continue
         if p.file not in documents:
             text = texts.get(p.file)
-            if text is None:
-                text = FsPath(p.file).read_text(encoding="utf-8")
             try:
+                if text is None:
+                    text = FsPath(p.file).read_text(encoding="utf-8")
                 documents[p.file] = load_documents_rt(text)
             except Exception:  # noqa: BLE001 - positions are best effort, the problem is not
                 documents[p.file] = []

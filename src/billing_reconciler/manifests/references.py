@@ -1,15 +1,21 @@
-"""Checks across objects, on the canonical form: unique keys, references that resolve.
+"""Checks across objects: unique keys per kind, references that resolve, aliases used once.
 
-Works on plain dicts so that it runs the same on freshly validated and on cached manifests.
+The checks run on *views*: per document, only the fields read here (`VIEW_FIELDS`), pruned from
+the canonical spec of a valid document or, best effort, from the raw spec of a document that failed
+validation, so that its dangling references are reported in the same run and its key still counts
+as defined (no cascade of "does not exist" for a typo elsewhere in it). Views are small and cached
+with their file, so a warm run never rebuilds whole specs. A raw view can hold anything, hence
+every read below is type-guarded.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from .document import Manifest
 from .errors import Path, PendingProblem
 
 # Where each kind points at other objects by key: (field pattern, target kind).
@@ -48,141 +54,330 @@ CONTRACT_ITEM_REFERENCES: list[tuple[str, tuple[str, ...]]] = [
      ("commits", "credits", "recurring_commits", "recurring_credits")),
 ]
 
+# Everything else the checks below read: kept in each document's view.
+VIEW_FIELDS: dict[str, list[str]] = {
+    "BillableMetric": ["sql", "group_keys"],
+    "Product": ["billable_metric", "pricing_group_key", "presentation_group_key"],
+    "RateCard": ["aliases", "rates[*].product", "rates[*].rate_type", "rates[*].billing_frequency"],
+    "Customer": ["ingest_aliases", "customer_billing_provider_configurations[*].key"],
+    "Contract": [
+        "customer", "rate_card", "starting_at", "rate_card_alias",
+        "billing_provider_configuration.billing_provider_configuration",
+        "subscriptions[*].subscription_rate.product", "subscriptions[*].subscription_rate.billing_frequency",
+        *[f"{name}[*].key" for name in ("commits", "credits", "recurring_commits", "recurring_credits")],
+    ],
+}
 
-def walk(obj: Any, pattern: str) -> Iterator[tuple[Path, Any]]:
-    """Yield (path, value) for every value matching a dotted pattern with [*] list steps."""
+# A reference found in a document: (path in spec, target kind or the contract's keyed lists, key).
+Ref = tuple[Path, "str | tuple[str, ...]", str]
+
+
+@dataclass(slots=True)
+class View:
+    kind: str
+    name: str
+    file: str
+    index: int
+    spec: dict[str, Any]  # pruned to VIEW_FIELDS
+    refs: list[Ref]
+    valid: bool  # False: read from the raw spec of a document that failed validation
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+    def problem(self, path: Path, message: str) -> PendingProblem:
+        return PendingProblem(self.file, self.index, self.address, path, message)
+
+
+# --- field patterns ---------------------------------------------------------------------------
+
+
+def _parts(pattern: str) -> list[str | None]:
+    """'commits[*].product' -> ['commits', None, 'product'] (None: every list item)."""
     parts: list[str | None] = []
     for piece in pattern.split("."):
         while piece.endswith("[*]"):
             piece = piece[:-3]
-            parts.append(piece)
+            if piece:
+                parts.append(piece)
             parts.append(None)
             piece = ""
         if piece:
             parts.append(piece)
-    yield from _walk(obj, parts, ())
+    return parts
 
 
-def _walk(obj: Any, parts: list[str | None], path: Path) -> Iterator[tuple[Path, Any]]:
-    if not parts:
+_PARTS: dict[str, list[str | None]] = {}
+
+
+def walk(obj: Any, pattern: str) -> Iterator[tuple[Path, Any]]:
+    """Yield (path, value) for every value matching a dotted pattern with [*] list steps."""
+    parts = _PARTS.get(pattern)
+    if parts is None:
+        parts = _PARTS[pattern] = _parts(pattern)
+    yield from _walk(obj, parts, 0, ())
+
+
+def _walk(obj: Any, parts: list[str | None], at: int, path: Path) -> Iterator[tuple[Path, Any]]:
+    if at == len(parts):
         yield path, obj
         return
-    head, rest = parts[0], parts[1:]
+    head = parts[at]
     if head is None:
         if isinstance(obj, list):
             for i, item in enumerate(obj):
-                yield from _walk(item, rest, (*path, i))
+                yield from _walk(item, parts, at + 1, (*path, i))
     elif isinstance(obj, dict) and head in obj:
-        yield from _walk(obj[head], rest, (*path, head))
+        yield from _walk(obj[head], parts, at + 1, (*path, head))
 
 
-def closest(name: str, candidates: list[str] | set[str]) -> str:
+def _tree(patterns: Iterable[str]) -> dict[Any, Any]:
+    """Patterns -> nested dict of the fields to keep; None marks 'keep the whole value'."""
+    root: dict[Any, Any] = {}
+    for pattern in patterns:
+        node = root
+        parts = _parts(pattern)
+        for i, part in enumerate(parts):
+            key = "*" if part is None else part
+            if i == len(parts) - 1:
+                node[key] = None
+            else:
+                child = node.get(key, {})
+                if child is None:  # an ancestor is already kept whole
+                    break
+                node = node.setdefault(key, child)
+    return root
+
+
+_TREES = {kind: _tree(patterns) for kind, patterns in VIEW_FIELDS.items()}
+
+
+def find_refs(kind: str, spec: Any) -> list[Ref]:
+    """Every reference of a spec, found once when its file is parsed (the walk is the costly part)."""
+    refs: list[Ref] = []
+    for pattern, target in REFERENCES.get(kind, ()):
+        refs.extend((path, target, value) for path, value in walk(spec, pattern) if isinstance(value, str))
+    if kind == "Contract":
+        for pattern, lists in CONTRACT_ITEM_REFERENCES:
+            refs.extend((path, lists, value) for path, value in walk(spec, pattern) if isinstance(value, str))
+    return refs
+
+
+def prune(kind: str, spec: Any) -> dict[str, Any]:
+    """The view of a spec: only the fields the cross-object checks read, list positions kept."""
+    tree = _TREES.get(kind)
+    if tree is None or not isinstance(spec, dict):
+        return {}
+    return _prune(spec, tree)
+
+
+def _prune(obj: Any, tree: dict[Any, Any] | None) -> Any:
+    if tree is None:
+        return obj
+    if isinstance(obj, list):
+        sub = tree.get("*", ...)
+        return [_prune(item, sub) for item in obj] if sub is not ... else None
+    if isinstance(obj, dict):
+        return {key: _prune(obj[key], sub) for key, sub in tree.items() if key != "*" and key in obj}
+    return None
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+def closest(name: str, candidates: Iterable[str]) -> str:
     match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.5)
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
-def check_references(manifests: list[Manifest]) -> list[PendingProblem]:
+def check_references(views: list[View]) -> list[PendingProblem]:
     problems: list[PendingProblem] = []
-    by_kind: dict[str, dict[str, Manifest]] = {}
-    for doc in manifests:
-        seen = by_kind.setdefault(doc.kind, {})
-        if doc.name in seen:
-            first = seen[doc.name]
-            problems.append(doc.problem(
+    by_kind: dict[str, dict[str, View]] = {}
+    for view in views:
+        seen = by_kind.setdefault(view.kind, {})
+        if view.name in seen:
+            first = seen[view.name]
+            problems.append(view.problem(
                 ("metadata", "name"),
-                f"duplicate key: {doc.address} is also defined in {first.file} (document {first.index + 1}); "
+                f"duplicate key: {view.address} is also defined in {first.file} (document {first.index + 1}); "
                 "keys must be unique per kind — rename one",
             ))
         else:
-            seen[doc.name] = doc
+            seen[view.name] = view
 
-    for doc in manifests:
-        for pattern, target in REFERENCES.get(doc.kind, []):
-            keys = by_kind.get(target, {})
-            for path, value in walk(doc.spec, pattern):
+    for view in views:
+        for path, target, value in view.refs:
+            if isinstance(target, str):
+                keys = by_kind.get(target, {})
                 if value not in keys:
-                    problems.append(doc.problem(
-                        ("spec", *path),
-                        f"{target}/{value} does not exist{closest(value, set(keys))}",
-                    ))
+                    problems.append(view.problem(("spec", *path),
+                                                 f"{target}/{value} does not exist{closest(value, keys)}"))
+                continue
+            # A keyed item of the same contract.
+            keys = {item["key"] for name in target for item in _dicts(view.spec.get(name))
+                    if isinstance(item.get("key"), str)}
+            if value not in keys:
+                problems.append(view.problem(
+                    ("spec", *path),
+                    f"no {' or '.join(target)} item has key '{value}' on this contract{closest(value, keys)}"))
 
-    problems.extend(_check_aliases(manifests, by_kind))
+    problems.extend(_check_ingest_aliases(by_kind))
+    problems.extend(_check_rate_card_aliases(by_kind))
     problems.extend(_check_contract_links(by_kind))
     problems.extend(_check_group_keys(by_kind))
     return problems
 
 
-def _check_aliases(manifests: list[Manifest], by_kind: dict[str, dict[str, Manifest]]) -> Iterator[PendingProblem]:
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The mapping items of a list (a raw view may hold anything)."""
+    return [item if isinstance(item, dict) else {} for item in value] if isinstance(value, list) else []
+
+
+def _time(value: Any) -> datetime | None:
+    from ..timeutil import parse_timestamp
+
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
+def _ts(value: datetime | None) -> str:
+    return "(open)" if value is None else f"{value:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _check_ingest_aliases(by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
     owners: dict[str, str] = {}
-    for doc in by_kind.get("Customer", {}).values():
-        for i, alias in enumerate(doc.spec.get("ingest_aliases", [])):
-            if alias in owners and owners[alias] != doc.name:
-                yield doc.problem(
+    for view in by_kind.get("Customer", {}).values():
+        aliases = view.spec.get("ingest_aliases")
+        for i, alias in enumerate(aliases if isinstance(aliases, list) else []):
+            if not isinstance(alias, str):
+                continue
+            if alias in owners and owners[alias] != view.name:
+                yield view.problem(
                     ("spec", "ingest_aliases", i),
                     f"ingest alias '{alias}' is also used by Customer/{owners[alias]}; "
                     "an alias identifies one customer — remove it from one of them",
                 )
-            owners.setdefault(alias, doc.name)
-    rate_card_aliases = {
-        a["name"] for card in by_kind.get("RateCard", {}).values() for a in card.spec.get("aliases", [])
-    }
-    for doc in by_kind.get("Contract", {}).values():
-        alias = doc.spec.get("rate_card_alias")
-        if alias is not None and alias not in rate_card_aliases:
-            yield doc.problem(("spec", "rate_card_alias"),
-                              f"no RateCard has alias '{alias}'{closest(alias, rate_card_aliases)}")
+            owners.setdefault(alias, view.name)
 
 
-def _check_contract_links(by_kind: dict[str, dict[str, Manifest]]) -> Iterator[PendingProblem]:
+# name -> [(starting_at, ending_before, card view, alias index)]
+AliasSpans = dict[str, list[tuple[datetime | None, datetime | None, View, int]]]
+
+
+def _alias_spans(by_kind: dict[str, dict[str, View]]) -> AliasSpans:
+    spans: AliasSpans = {}
+    for card in by_kind.get("RateCard", {}).values():
+        for i, alias in enumerate(_dicts(card.spec.get("aliases"))):
+            name = alias.get("name")
+            if isinstance(name, str):
+                spans.setdefault(name, []).append(
+                    (_time(alias.get("starting_at")), _time(alias.get("ending_before")), card, i))
+    return spans
+
+
+def _overlap(a_start: datetime | None, a_end: datetime | None,
+             b_start: datetime | None, b_end: datetime | None) -> bool:
+    return (a_end is None or b_start is None or b_start < a_end) and (b_end is None or a_start is None or a_start < b_end)
+
+
+def _check_rate_card_aliases(by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
+    """An alias selects one rate card at a time: the same name on two cards must not overlap.
+
+    (Overlaps within one card are reported by rules.py.)"""
+    for name, spans in _alias_spans(by_kind).items():
+        for j, (start, end, card, i) in enumerate(spans):
+            for o_start, o_end, other, _ in spans[:j]:
+                if other is not card and _overlap(o_start, o_end, start, end):
+                    yield card.problem(
+                        ("spec", "aliases", i, "name"),
+                        f"alias '{name}' also names {other.address} at the same time "
+                        f"({_ts(o_start)} to {_ts(o_end)}); an alias selects one rate card at a time — "
+                        "give this one a starting_at after the other's ending_before, or rename it",
+                    )
+                    break
+
+
+def _check_contract_links(by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
     customers = by_kind.get("Customer", {})
     cards = by_kind.get("RateCard", {})
-    for doc in by_kind.get("Contract", {}).values():
-        spec = doc.spec
-        for pattern, lists in CONTRACT_ITEM_REFERENCES:
-            keys = {item["key"] for name in lists for item in spec.get(name, [])}
-            for path, value in walk(spec, pattern):
-                if value not in keys:
-                    yield doc.problem(("spec", *path),
-                                      f"no {' or '.join(lists)} item has key '{value}' on this contract{closest(value, keys)}")
-        customer = customers.get(spec.get("customer"))
-        bpc_key = spec.get("billing_provider_configuration", {}).get("billing_provider_configuration")
-        if customer is not None and bpc_key is not None:
-            keys = {c["key"] for c in customer.spec.get("customer_billing_provider_configurations", [])}
+    spans = _alias_spans(by_kind)
+    for view in by_kind.get("Contract", {}).values():
+        spec = view.spec
+        yield from _check_rate_card_alias(view, spans)
+
+        customer_key = spec.get("customer")
+        customer = customers.get(customer_key) if isinstance(customer_key, str) else None
+        bpc = spec.get("billing_provider_configuration")
+        bpc_key = bpc.get("billing_provider_configuration") if isinstance(bpc, dict) else None
+        if customer is not None and isinstance(bpc_key, str):
+            keys = {c["key"] for c in _dicts(customer.spec.get("customer_billing_provider_configurations"))
+                    if isinstance(c.get("key"), str)}
             if bpc_key not in keys:
-                yield doc.problem(
+                have = f" (it has: {', '.join(sorted(keys))})" if keys else " (it has none)"
+                yield view.problem(
                     ("spec", "billing_provider_configuration", "billing_provider_configuration"),
-                    f"Customer/{customer.name} has no billing provider configuration '{bpc_key}'{closest(bpc_key, keys)}",
+                    f"Customer/{customer.name} has no billing provider configuration '{bpc_key}'"
+                    f"{closest(bpc_key, keys) or have}",
                 )
-        card = cards.get(spec.get("rate_card"))
-        if card is not None:
+
+        card_key = spec.get("rate_card")
+        card = cards.get(card_key) if isinstance(card_key, str) else None
+        if card is not None and card.valid and view.valid:  # raw enum spellings are not canonical yet
             subscription_rates = {
-                (r["product"], r.get("billing_frequency"))
-                for r in card.spec.get("rates", []) if r.get("rate_type") == "SUBSCRIPTION"
+                (r.get("product"), r.get("billing_frequency"))
+                for r in _dicts(card.spec.get("rates")) if r.get("rate_type") == "SUBSCRIPTION"
             }
-            for i, sub in enumerate(spec.get("subscriptions", [])):
-                rate = sub.get("subscription_rate", {})
-                pair = (rate.get("product"), rate.get("billing_frequency"))
+            for i, sub in enumerate(_dicts(spec.get("subscriptions"))):
+                rate = sub.get("subscription_rate")
+                pair = (rate.get("product"), rate.get("billing_frequency")) if isinstance(rate, dict) else (None, None)
                 if pair[0] is not None and pair not in subscription_rates:
-                    yield doc.problem(
+                    yield view.problem(
                         ("spec", "subscriptions", i, "subscription_rate"),
                         f"RateCard/{card.name} has no SUBSCRIPTION rate for product {pair[0]} billed {pair[1]}; "
                         "add that rate to the card or pick one it has",
                     )
 
 
-def _check_group_keys(by_kind: dict[str, dict[str, Manifest]]) -> Iterator[PendingProblem]:
+def _check_rate_card_alias(view: View, spans: AliasSpans) -> Iterator[PendingProblem]:
+    """rate_card_alias picks the card its alias names on the contract's starting_at."""
+    alias = view.spec.get("rate_card_alias")
+    if not isinstance(alias, str):
+        return
+    named = spans.get(alias)
+    if not named:
+        yield view.problem(("spec", "rate_card_alias"), f"no RateCard has alias '{alias}'{closest(alias, spans)}")
+        return
+    start = _time(view.spec.get("starting_at"))
+    if start is None:
+        return
+    if not any((s is None or s <= start) and (e is None or start < e) for s, e, _, _ in named):
+        periods = "; ".join(f"{card.address} from {_ts(s)} to {_ts(e)}" for s, e, card, _ in named)
+        yield view.problem(
+            ("spec", "rate_card_alias"),
+            f"alias '{alias}' names no rate card on the contract's starting_at ({_ts(start)}); it names {periods}",
+        )
+
+
+def _check_group_keys(by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
     metrics = by_kind.get("BillableMetric", {})
-    for doc in by_kind.get("Product", {}).values():
-        metric = metrics.get(doc.spec.get("billable_metric"))
-        if metric is None or "sql" in metric.spec:
+    for view in by_kind.get("Product", {}).values():
+        metric_key = view.spec.get("billable_metric")
+        metric = metrics.get(metric_key) if isinstance(metric_key, str) else None
+        if metric is None or not (metric.valid and view.valid) or "sql" in metric.spec:
             continue
-        wanted = set(doc.spec.get("pricing_group_key", [])) | set(doc.spec.get("presentation_group_key", []))
+        spec = view.spec
+        wanted = set(spec.get("pricing_group_key", [])) | set(spec.get("presentation_group_key", []))
         if not wanted:
             continue
         compound = [set(keys) for keys in metric.spec.get("group_keys", [])]
         if not any(wanted <= keys for keys in compound):
-            yield doc.problem(
-                ("spec", "pricing_group_key" if "pricing_group_key" in doc.spec else "presentation_group_key"),
-                f"group keys {sorted(wanted)} must together be one group_keys entry of BillableMetric/{metric.name} "
+            yield view.problem(
+                ("spec", "pricing_group_key" if "pricing_group_key" in spec else "presentation_group_key"),
+                f"group keys {sorted(wanted)} must together be one group_keys entry of {metric.address} "
                 f"(it has {metric.spec.get('group_keys', [])}); add [{', '.join(sorted(wanted))}] to its group_keys",
             )

@@ -63,6 +63,18 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
     return Manifest(kind, metadata_model.name, spec, file, index, digest(spec), labels), []
 
 
+def raw_identity(raw: Any) -> tuple[str, str] | None:
+    """(kind, name) of a document that failed validation, when both can still be read."""
+    if not isinstance(raw, dict):
+        return None
+    kind = raw.get("kind")
+    metadata = raw.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if isinstance(kind, str) and kind in m.SPEC_MODELS and isinstance(name, str) and name:
+        return kind, name
+    return None
+
+
 def _validate_model(model: type[BaseModel], data: Any, base: Path, problems: list[PendingProblem],
                     file: str, index: int, address: str) -> BaseModel | None:
     if data is None:

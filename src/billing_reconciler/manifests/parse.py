@@ -1,0 +1,132 @@
+"""One manifest file's text -> its validated documents, their reference views and its problems.
+
+This is the unit of work of a load: it runs in worker processes for big trees and its result is
+what the cache stores, so it holds only picklable, compact data (specs as pickled bytes).
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .document import Manifest, StoredManifest
+from .errors import PendingProblem
+from .references import Ref, View, find_refs, prune
+
+_DOC_START = re.compile(r"(?m)^---")
+_YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
+
+# A valid document as stored: (kind, name, index, digest, labels, pickled canonical spec).
+DocRecord = tuple[str, str, int, str, dict[str, str], bytes]
+# The reference view of any document with a readable kind and name: (kind, name, index, view, refs, valid).
+ViewRecord = tuple[str, str, int, dict[str, Any], list[Ref], bool]
+
+
+@dataclass
+class ParsedFile:
+    file: str
+    content_hash: str
+    docs: list[DocRecord] = field(default_factory=list)
+    views: bytes = b""  # pickled list[ViewRecord]: only read when references must be re-checked
+    problems: list[PendingProblem] = field(default_factory=list)
+
+    def manifests(self) -> list[Manifest]:
+        new = StoredManifest.from_blob
+        file = self.file
+        return [new(kind, name, blob, file, index, digest, labels) for kind, name, index, digest, labels, blob in self.docs]
+
+    def reference_views(self) -> list[View]:
+        records: list[ViewRecord] = pickle.loads(self.views) if self.views else []
+        return [View(kind, name, self.file, index, spec, refs, valid)
+                for kind, name, index, spec, refs, valid in records]
+
+
+def parse_text(shown: str, content_hash: str, text: str) -> ParsedFile:
+    from .validate import raw_identity, validate_document  # pydantic: only when something is parsed
+
+    result = ParsedFile(shown, content_hash)
+    views: list[ViewRecord] = []
+    raws = fast_parse(text)
+    if raws is None:
+        line, column, message = syntax_error(text)
+        result.problems.append(PendingProblem(shown, 0, None, (), f"YAML syntax error: {message}",
+                                              line=line, column=column))
+        return result
+    for index, raw in enumerate(raws):
+        if raw is None:  # an empty document, e.g. after a trailing '---'
+            continue
+        doc, problems = validate_document(raw, shown, index)
+        result.problems.extend(problems)
+        if doc is not None:
+            result.docs.append((doc.kind, doc.name, index, doc.digest, doc.labels,
+                                pickle.dumps(doc.spec, protocol=pickle.HIGHEST_PROTOCOL)))
+            views.append(_view(doc.kind, doc.name, index, doc.spec, True))
+        else:
+            identity = raw_identity(raw)
+            if identity is not None:  # best effort: its references are still checked
+                kind, name = identity
+                views.append(_view(kind, name, index, raw.get("spec"), False))
+    result.views = pickle.dumps(views, protocol=pickle.HIGHEST_PROTOCOL)
+    return result
+
+
+def _view(kind: str, name: str, index: int, spec: Any, valid: bool) -> ViewRecord:
+    return kind, name, index, prune(kind, spec), find_refs(kind, spec), valid
+
+
+def parse_file(shown: str, text: str) -> tuple[list[Manifest], list[PendingProblem]]:
+    """The valid documents of one file and the problems of the others."""
+    parsed = parse_text(shown, "", text)
+    return parsed.manifests(), parsed.problems
+
+
+def fast_parse(text: str) -> list[object] | None:
+    """All documents of a file, or None when the YAML is malformed (duplicate keys included)."""
+    try:
+        import yaml_rs
+    except ImportError:  # pragma: no cover - yaml-rs is a dependency; keep working without it
+        return _ruamel_parse(text)
+    try:
+        result = yaml_rs.loads(text, parse_datetime=False)
+    except Exception:  # noqa: BLE001 - any decode error: let ruamel locate it
+        return None
+    # yaml_rs returns the document itself for a single-document file, a list for several; a
+    # file without any "---" line holds one document, even when that document is a list.
+    if result is None:
+        return []
+    if isinstance(result, list) and _DOC_START.search(text):
+        return result
+    return [result]
+
+
+def _ruamel_parse(text: str) -> list[object] | None:  # pragma: no cover - fallback only
+    from ruamel.yaml import YAML
+
+    try:
+        return list(YAML(typ="safe", pure=False).load_all(text))
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def syntax_error(text: str) -> tuple[int, int, str]:
+    """(line, column, message) of the first YAML error: ruamel's words, else yaml_rs's position."""
+    from .locate import syntax_error as ruamel_syntax_error
+
+    found = ruamel_syntax_error(text)
+    if found is not None:
+        return found
+    # ruamel accepted what yaml_rs refused: report yaml_rs's own message and position.
+    try:
+        import yaml_rs
+
+        yaml_rs.loads(text, parse_datetime=False)
+    except Exception as exc:  # noqa: BLE001
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        where = _YAML_RS_POSITION.search(lines[0]) if lines else None
+        message = lines[-1] if lines else "not valid YAML"
+        if where:
+            return int(where.group(1)), int(where.group(2)), message
+        return 1, 1, message
+    return 1, 1, "not valid YAML"
