@@ -50,6 +50,8 @@ class PendingProblem:
     # Set when the position is already known (e.g. YAML syntax errors).
     line: int | None = None
     column: int | None = None
+    # Point at the key of the last path step rather than its value (an unknown field).
+    at_key: bool = False
 
 
 @dataclass

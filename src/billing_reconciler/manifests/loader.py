@@ -163,6 +163,6 @@ def locate_all(pending: Iterable[PendingProblem], texts: dict[str, str]) -> list
             except Exception:  # noqa: BLE001 - positions are best effort, the problem is not
                 documents[p.file] = []
         docs = documents[p.file]
-        line, column = locate(docs[p.doc_index], p.path) if p.doc_index < len(docs) else (1, 1)
+        line, column = locate(docs[p.doc_index], p.path, p.at_key) if p.doc_index < len(docs) else (1, 1)
         problems.append(Problem(p.file, line, column, p.address, format_path(p.path), p.message))
     return sorted(set(problems))

@@ -6,14 +6,19 @@ times slower than the bulk loader but keeps positions.
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 
 from .errors import Path
+
+
+_DUPLICATE = re.compile(r'found duplicate key "(.*?)" with value')
 
 
 def round_trip_loader() -> YAML:
@@ -31,10 +36,24 @@ def syntax_error(text: str) -> tuple[int, int, str] | None:
     try:
         for _ in round_trip_loader().load_all(StringIO(text)):
             pass
+    except DuplicateKeyError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        found = _DUPLICATE.search(exc.problem or "")
+        key = found.group(1) if found else "?"
+        where = f"the mapping starting at line {exc.context_mark.line + 1}" if exc.context_mark else "this mapping"
+        message = f"duplicate key '{key}': {where} already has it; a key may appear only once — remove or rename one"
+        return (mark.line + 1, mark.column + 1, message) if mark else (1, 1, message)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        message = " ".join(x for x in (exc.context, exc.problem) if x)
-        message = message.replace("\n", " ")
+        message = (exc.problem or exc.context or "not valid YAML").replace("\n", " ")
+        context = exc.context_mark
+        if exc.problem and exc.context and context is not None and (mark is None or context.line != mark.line):
+            # e.g. an unclosed '[' is only noticed lines later: say where it was opened.
+            message += f" ({exc.context} that starts at line {context.line + 1}, column {context.column + 1})"
+        elif exc.problem and exc.context:
+            message = f"{exc.context}: {message}"
+        if "'\\t'" in message:
+            message += "; indent with spaces, YAML does not allow tabs"
         if mark is None:
             return 1, 1, message
         return mark.line + 1, mark.column + 1, message
@@ -48,21 +67,21 @@ def document_start_line(doc: Any) -> int:
     return (lc.line + 1) if lc is not None else 1
 
 
-def locate(doc: Any, path: Path) -> tuple[int, int]:
+def locate(doc: Any, path: Path, at_key: bool = False) -> tuple[int, int]:
     """1-based (line, column) of the deepest node on `path` that exists in `doc`.
 
-    A path into a missing field lands on the mapping that should hold it; an unknown field lands
-    on its key; a bad value lands on the value.
+    A path into a missing field lands on the mapping that should hold it; an unknown field
+    (`at_key`) lands on its key; a bad value lands on the value.
     """
     node = doc
     line, column = _node_position(doc)
-    for part in path:
+    for step, part in enumerate(path):
         if isinstance(node, CommentedMap) and part in node:
             kl, kc = node.lc.key(part)
             vl, vc = node.lc.value(part)
             child = node[part]
             # Point at the key for containers (the field), at the value for scalars (the mistake).
-            if isinstance(child, (CommentedMap, CommentedSeq)):
+            if isinstance(child, (CommentedMap, CommentedSeq)) or (at_key and step == len(path) - 1):
                 line, column = kl, kc
             else:
                 line, column = vl, vc

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from .errors import Path, PendingProblem
@@ -223,6 +223,19 @@ def closest(name: str, candidates: Iterable[str]) -> str:
     return f"; did you mean '{match[0]}'?" if match else ""
 
 
+def suggest(name: str, candidates: Iterable[str], what: str) -> str:
+    """The closest existing key, else the few that exist, else that there are none."""
+    candidates = sorted(candidates)
+    hint = closest(name, candidates)
+    if hint:
+        return hint
+    if not candidates:
+        return f"; there are no {what}"
+    if len(candidates) <= 6:
+        return f"; existing: {', '.join(candidates)}"
+    return ""
+
+
 def check_references(views: list[View]) -> list[PendingProblem]:
     problems: list[PendingProblem] = []
     by_kind: dict[str, dict[str, View]] = {}
@@ -244,7 +257,7 @@ def check_references(views: list[View]) -> list[PendingProblem]:
                 keys = by_kind.get(target, {})
                 if value not in keys:
                     problems.append(view.problem(("spec", *path),
-                                                 f"{target}/{value} does not exist{closest(value, keys)}"))
+                                                 f"{target}/{value} does not exist{suggest(value, keys, target + ' manifests')}"))
                 continue
             # A keyed item of the same contract.
             keys = {item["key"] for name in target for item in _dicts(view.spec.get(name))
@@ -252,7 +265,8 @@ def check_references(views: list[View]) -> list[PendingProblem]:
             if value not in keys:
                 problems.append(view.problem(
                     ("spec", *path),
-                    f"no {' or '.join(target)} item has key '{value}' on this contract{closest(value, keys)}"))
+                    f"no {' or '.join(target)} item has key '{value}' on this contract"
+                    f"{suggest(value, keys, 'such items')}"))
 
     problems.extend(_check_ingest_aliases(by_kind))
     problems.extend(_check_rate_card_aliases(by_kind))
@@ -277,8 +291,14 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
-def _ts(value: datetime | None) -> str:
-    return "(open)" if value is None else f"{value:%Y-%m-%dT%H:%M:%SZ}"
+def _ts(value: datetime) -> str:
+    return f"{value:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _period(start: datetime | None, end: datetime | None) -> str:
+    if start is None:
+        return "always" if end is None else f"until {_ts(end)}"
+    return f"from {_ts(start)} on" if end is None else f"from {_ts(start)} to {_ts(end)}"
 
 
 def _check_ingest_aliases(by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
@@ -321,15 +341,19 @@ def _check_rate_card_aliases(by_kind: dict[str, dict[str, View]]) -> Iterator[Pe
     """An alias selects one rate card at a time: the same name on two cards must not overlap.
 
     (Overlaps within one card are reported by rules.py.)"""
+    def start_key(span: tuple[datetime | None, datetime | None, View, int]) -> datetime:
+        return span[0] or datetime.min.replace(tzinfo=timezone.utc)
+
     for name, spans in _alias_spans(by_kind).items():
+        # Blame the alias that starts later: usually the one just added.
+        spans = sorted(spans, key=start_key)
         for j, (start, end, card, i) in enumerate(spans):
             for o_start, o_end, other, _ in spans[:j]:
                 if other is not card and _overlap(o_start, o_end, start, end):
                     yield card.problem(
                         ("spec", "aliases", i, "name"),
-                        f"alias '{name}' also names {other.address} at the same time "
-                        f"({_ts(o_start)} to {_ts(o_end)}); an alias selects one rate card at a time — "
-                        "give this one a starting_at after the other's ending_before, or rename it",
+                        f"alias '{name}' also names {other.address} ({_period(o_start, o_end)}); an alias selects "
+                        "one rate card at a time — start this one after the other ends, or rename it",
                     )
                     break
 
@@ -364,10 +388,12 @@ def _check_contract_links(by_kind: dict[str, dict[str, View]]) -> Iterator[Pendi
                 (r.get("product"), r.get("billing_frequency"))
                 for r in _dicts(card.spec.get("rates")) if r.get("rate_type") == "SUBSCRIPTION"
             }
+            products = by_kind.get("Product", {})
             for i, sub in enumerate(_dicts(spec.get("subscriptions"))):
                 rate = sub.get("subscription_rate")
                 pair = (rate.get("product"), rate.get("billing_frequency")) if isinstance(rate, dict) else (None, None)
-                if pair[0] is not None and pair not in subscription_rates:
+                # A product that does not exist is reported once, as such.
+                if pair[0] in products and pair not in subscription_rates:
                     yield view.problem(
                         ("spec", "subscriptions", i, "subscription_rate"),
                         f"RateCard/{card.name} has no SUBSCRIPTION rate for product {pair[0]} billed {pair[1]}; "
@@ -382,13 +408,13 @@ def _check_rate_card_alias(view: View, spans: AliasSpans) -> Iterator[PendingPro
         return
     named = spans.get(alias)
     if not named:
-        yield view.problem(("spec", "rate_card_alias"), f"no RateCard has alias '{alias}'{closest(alias, spans)}")
+        yield view.problem(("spec", "rate_card_alias"), f"no RateCard has alias '{alias}'{suggest(alias, spans, 'rate card aliases')}")
         return
     start = _time(view.spec.get("starting_at"))
     if start is None:
         return
     if not any((s is None or s <= start) and (e is None or start < e) for s, e, _, _ in named):
-        periods = "; ".join(f"{card.address} from {_ts(s)} to {_ts(e)}" for s, e, card, _ in named)
+        periods = "; ".join(f"{card.address} {_period(s, e)}" for s, e, card, _ in named)
         yield view.problem(
             ("spec", "rate_card_alias"),
             f"alias '{alias}' names no rate card on the contract's starting_at ({_ts(start)}); it names {periods}",

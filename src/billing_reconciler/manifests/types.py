@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,28 @@ Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN, max_length=128)]
 Ref = Annotated[str, StringConstraints(min_length=1)]
 
 
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_HAS_ZONE = re.compile(r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
+_HAS_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d")
+
+
+def _timestamp_in(value: Any) -> Any:
+    """Refuse, with the fix spelled out, what pydantic would silently take or call a bare error:
+    a date without a time (read as local midnight), a time without a zone, a number (read as
+    seconds since 1970: `2024` would be 1970-01-01T00:33:44Z)."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, date) or (isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip())):
+        day = value.isoformat() if isinstance(value, date) else value.strip()
+        raise ValueError(f"'{day}' is a date without a time; write a UTC timestamp: {day}T00:00:00Z")
+    if not isinstance(value, str):
+        raise ValueError(f"expected a timestamp such as 2024-11-01T00:00:00Z, got {value!r}")
+    text = value.strip()
+    if _HAS_TIME.match(text) and not _HAS_ZONE.search(text):
+        raise ValueError(f"'{text}' has no timezone; write it in UTC with a Z suffix: {text}Z")
+    return value
+
+
 def _aware_utc(value: datetime) -> datetime:
     try:
         return to_utc(value)
@@ -28,7 +51,7 @@ def _aware_utc(value: datetime) -> datetime:
         ) from None
 
 
-Timestamp = Annotated[datetime, AfterValidator(_aware_utc)]
+Timestamp = Annotated[datetime, BeforeValidator(_timestamp_in), AfterValidator(_aware_utc)]
 
 
 def _decimal_in(value: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from typing import Any
 
@@ -18,43 +19,47 @@ ENVELOPE_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 
 
 def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None, list[PendingProblem]]:
-    def problem(path: Path, message: str, address: str | None = None) -> PendingProblem:
-        return PendingProblem(file, index, address, path, message)
-
     if not isinstance(raw, dict):
-        return None, [problem((), "a manifest document must be a mapping with apiVersion, kind, metadata and spec")]
+        return None, [PendingProblem(file, index, None, (),
+                                     "a manifest document must be a mapping with apiVersion, kind, metadata and spec")]
+
+    kind = raw.get("kind")
+    metadata = raw.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    # Name the object in every problem, the envelope's included, as far as it can be read.
+    address = (f"{kind}/{name}" if isinstance(name, str) else kind) if isinstance(kind, str) else None
+
+    def problem(path: Path, message: str, at_key: bool = False) -> PendingProblem:
+        return PendingProblem(file, index, address, path, message, at_key=at_key)
 
     problems: list[PendingProblem] = []
     for key in raw:
         if key not in ENVELOPE_FIELDS:
-            problems.append(problem((key,), f"unknown field '{key}'{_did_you_mean(str(key), ENVELOPE_FIELDS)}"))
+            problems.append(problem((key,), f"unknown field '{key}'{_did_you_mean(str(key), ENVELOPE_FIELDS)}",
+                                    at_key=True))
 
     api_version = raw.get("apiVersion")
     if api_version is None:
         problems.append(problem((), f"missing required field 'apiVersion'; add apiVersion: {m.API_VERSION}"))
     elif api_version != m.API_VERSION:
-        problems.append(problem(("apiVersion",), f"unknown apiVersion '{api_version}'; use {m.API_VERSION}"))
+        problems.append(problem(("apiVersion",), f"unknown apiVersion {_describe(api_version)}; use {m.API_VERSION}"))
 
-    kind = raw.get("kind")
+    kinds = ", ".join(m.KIND_ORDER)
     if kind is None:
-        problems.append(problem((), f"missing required field 'kind' (one of {', '.join(m.KIND_ORDER)})"))
+        problems.append(problem((), f"missing required field 'kind' (one of {kinds})"))
+        return None, problems
+    if not isinstance(kind, str):
+        problems.append(problem(("kind",), f"kind must be one of {kinds}; got {_describe(kind)}"))
         return None, problems
     if kind not in m.SPEC_MODELS:
-        problems.append(problem(("kind",), f"unknown kind '{kind}'{_did_you_mean(str(kind), m.KIND_ORDER)} "
-                                           f"(kinds: {', '.join(m.KIND_ORDER)})"))
+        problems.append(problem(("kind",), f"unknown kind '{kind}'{_did_you_mean(kind, m.KIND_ORDER)} (kinds: {kinds})"))
         return None, problems
 
-    metadata = raw.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    address = f"{kind}/{name}" if isinstance(name, str) else kind
-    metadata_model = _validate_model(m.Metadata, metadata, ("metadata",), problems, file, index, address)
-    if "spec" not in raw:
-        problems.append(problem((), "missing required field 'spec'", address))
-        return None, problems
-    spec_model = _validate_model(m.SPEC_MODELS[kind], raw["spec"], ("spec",), problems, file, index, address)
+    metadata_model = _validate_model(m.Metadata, raw, "metadata", problems, file, index, address)
+    spec_model = _validate_model(m.SPEC_MODELS[kind], raw, "spec", problems, file, index, address)
     if spec_model is not None:
         for path, message in check_spec(kind, spec_model):
-            problems.append(problem(path, message, address))
+            problems.append(problem(path, message))
     if problems or spec_model is None or metadata_model is None:
         return None, problems
 
@@ -70,24 +75,42 @@ def raw_identity(raw: Any) -> tuple[str, str] | None:
     kind = raw.get("kind")
     metadata = raw.get("metadata")
     name = metadata.get("name") if isinstance(metadata, dict) else None
-    if isinstance(kind, str) and kind in m.SPEC_MODELS and isinstance(name, str) and name:
-        return kind, name
-    return None
+    if not (isinstance(kind, str) and isinstance(name, str) and name):
+        return None
+    if kind not in m.SPEC_MODELS:
+        # A misspelt kind ('Custmer') still defines its object for the reference checks, so that
+        # the one typo is reported once, not again as "Customer/x does not exist" elsewhere.
+        close = difflib.get_close_matches(kind, m.KIND_ORDER, n=1, cutoff=0.8)
+        if not close:
+            return None
+        kind = close[0]
+    return kind, name
 
 
-def _validate_model(model: type[BaseModel], data: Any, base: Path, problems: list[PendingProblem],
+def _validate_model(model: type[BaseModel], raw: dict[str, Any], field: str, problems: list[PendingProblem],
                     file: str, index: int, address: str) -> BaseModel | None:
+    """Validate raw[field] (metadata or spec) against `model`, adding its problems."""
+    base: Path = (field,)
+    data = raw.get(field)
     if data is None:
-        problems.append(PendingProblem(file, index, address, base[:-1],
-                                       f"missing required field '{base[-1]}'"))
+        required = [name for name, info in model.model_fields.items() if info.is_required()]
+        needs = f"; it needs at least {', '.join(required)}" if required else ""
+        if field in raw:  # present but empty
+            problems.append(PendingProblem(file, index, address, base, f"empty{needs}"))
+        else:
+            problems.append(PendingProblem(file, index, address, (), f"missing required field '{field}'{needs}"))
         return None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
-            problems.append(PendingProblem(file, index, address, (*base, *loc), explain(model, error)))
+            problems.append(PendingProblem(file, index, address, (*base, *loc), explain(model, error),
+                                           at_key=error["type"] == "extra_forbidden"))
         return None
+
+
+_QUOTED = re.compile(r"'([^']*)'")
 
 
 def explain(model: type[BaseModel], error: dict[str, Any]) -> str:
@@ -103,8 +126,9 @@ def explain(model: type[BaseModel], error: dict[str, Any]) -> str:
         hint = _did_you_mean(str(loc[-1]), allowed)
         return f"unknown field '{loc[-1]}'{hint}" + ("" if hint else f" (fields: {', '.join(allowed)})")
     if kind == "literal_error":
-        expected = ctx.get("expected", "")
-        return f"'{value}' is not allowed; use one of {expected}"
+        expected = str(ctx.get("expected", ""))
+        hint = _did_you_mean(str(value), _QUOTED.findall(expected)) if isinstance(value, str) else ""
+        return f"{_describe(value)} is not allowed; use one of {expected}{hint}"
     if kind in ("value_error", "assertion_error"):
         return str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
@@ -115,14 +139,33 @@ def explain(model: type[BaseModel], error: dict[str, Any]) -> str:
     if kind == "model_type" or kind == "dict_type":
         return f"expected a mapping of fields, got {_describe(value)}"
     if kind == "list_type":
-        return f"expected a list, got {_describe(value)}"
+        return f"expected a list, got {_describe(value)}" + (
+            f"; write [{value}] for a list of one" if isinstance(value, (str, int, float)) else "")
     if kind == "too_short":
         return "must not be empty"
+    if kind == "string_type":
+        hint = f"; quote it if it is text: '{value}'" if isinstance(value, (int, float, bool)) else ""
+        return f"expected text, got {_describe(value)}{hint}"
+    if kind.startswith(("decimal", "int_", "float", "int")) and kind not in ("greater_than", "less_than"):
+        if kind in ("int_from_float", "decimal_max_places", "decimal_whole_digits"):
+            return f"expected a whole number, got {_describe(value)}"
+        return f"expected a number, got {_describe(value)}"
+    if kind.startswith("bool"):
+        return f"expected true or false, got {_describe(value)}"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{error['msg'][0].lower()}{error['msg'][1:]}, got {_describe(value)}"
+    if kind == "string_too_long":
+        return f"too long: at most {ctx.get('max_length')} characters"
     message = error["msg"]
     return f"{message[0].lower()}{message[1:]} (got {_describe(value)})"
 
 
 def _describe(value: Any) -> str:
+    """A YAML value as the author wrote it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
