@@ -30,3 +30,6 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str
     if check and result.returncode != 0:
         raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+from .pgserver import postgres_server, postgres_url  # noqa: F401,E402
