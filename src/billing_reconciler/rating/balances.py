@@ -1,0 +1,162 @@
+"""Commits and credits: balance segments and the drawdown of usage charges against them.
+
+A balance is a list of segments, each an amount usable in [start, end) (an access schedule item,
+or one period of a recurring commit/credit, or a seat's share of it). Charges are drawn in time
+order; each charge takes from the applicable segments that are open at the charge's time, in
+priority order.
+
+Decisions where the sources are silent:
+- Balances pay usage charges only (not subscription fees, scheduled charges or commit purchases).
+- Applicability: `applicable_products` and `applicable_product_tags` together select the listed
+  products plus every product carrying any of the listed tags; `specifiers` match when at least one
+  matches (all of a specifier's conditions, all of its tags); none of them: every product.
+- Order: lower `priority` first (a balance without priority after all with one); ties: the segment
+  that expires first, then credits before commits (free balance before paid), then key, then seat.
+- Rollover (`rollover_fraction`) applies between the successive periods of a recurring commit or
+  credit: when a period's balance opens, the given fraction of the previous period's unused
+  balance (of the same seat, for individual seat allocations) is added to it. One-off commits roll
+  over only on a contract transition, which the engine does not model.
+- `access_type: QUANTITY` and `rate_type: COMMIT_RATE` are not modelled: balances are drawn in
+  cents at list price.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from ..money import round_cents, to_decimal
+from .invoices import DRAWDOWN, USAGE_CHARGE, LineItem
+from .timegrid import ts
+
+COMMIT = "commit"
+CREDIT = "credit"
+
+
+@dataclass(frozen=True)
+class Scope:
+    products: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    specifiers: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, item: Mapping[str, Any]) -> Scope:
+        return cls(frozenset(item.get("applicable_products", [])), frozenset(item.get("applicable_product_tags", [])),
+                   tuple(item.get("specifiers", [])))
+
+    def applies(self, product_key: str, product: Mapping[str, Any], group_values: Mapping[str, str]) -> bool:
+        tags = set(product.get("tags", []))
+        if self.specifiers:
+            for s in self.specifiers:
+                if s.get("product") is not None and s["product"] != product_key:
+                    continue
+                if s.get("product_tags") and not set(s["product_tags"]) <= tags:
+                    continue
+                values = {**(s.get("pricing_group_values") or {}), **(s.get("presentation_group_values") or {})}
+                if any(group_values.get(k) != v for k, v in values.items()):
+                    continue
+                return True
+            return False
+        if not self.products and not self.tags:
+            return True
+        return product_key in self.products or bool(self.tags & tags)
+
+
+@dataclass
+class Segment:
+    key: str
+    kind: str  # COMMIT or CREDIT
+    name: str
+    product: str
+    priority: Decimal | None
+    start: datetime
+    end: datetime
+    amount: Decimal
+    scope: Scope
+    seat: str | None = None
+    seat_key: str | None = None
+    # Recurring balances: the chain a segment belongs to (key, seat) and its period number.
+    chain: tuple[str, str | None] | None = None
+    generation: int = 0
+    rollover_fraction: Decimal | None = None
+    used: Decimal = Decimal(0)
+    opened: bool = False
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.used
+
+    def order(self) -> tuple:
+        return (self.priority is None, self.priority if self.priority is not None else 0, self.end,
+                self.kind != CREDIT, self.key, self.seat or "")
+
+
+def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, Mapping[str, Any]]) -> list[Segment]:
+    """The segments of a one-off commit or credit (its access schedule)."""
+    name = item.get("name") or products.get(item["product"], {}).get("name", item["product"])
+    priority = to_decimal(item["priority"]) if item.get("priority") is not None else None
+    return [Segment(item["key"], kind, name, item["product"], priority, ts(s["starting_at"]), ts(s["ending_before"]),
+                    to_decimal(s["amount"]), Scope.of(item))
+            for s in item["access_schedule"]["schedule_items"]]
+
+
+@dataclass
+class Ledger:
+    segments: list[Segment] = field(default_factory=list)
+
+    def _open(self, segment: Segment) -> None:
+        segment.opened = True
+        if segment.chain is None or segment.generation == 0:
+            return
+        previous = [s for s in self.segments
+                    if s.chain == segment.chain and s.generation == segment.generation - 1]
+        for s in previous:
+            if not s.opened:
+                self._open(s)
+        carried = sum((round_cents(s.remaining * s.rollover_fraction) for s in previous
+                       if s.rollover_fraction and s.remaining > 0), Decimal(0))
+        segment.amount += carried
+
+    def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]]) -> None:
+        """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`."""
+        pending = sorted(self.segments, key=lambda s: (s.start, s.order()))
+        i = 0
+        for line, product in sorted(charges, key=lambda c: (c[0].starting_at, c[0].product)):
+            if line.kind != USAGE_CHARGE or line.total <= 0:
+                continue
+            t = line.starting_at
+            while i < len(pending) and pending[i].start <= t:
+                self._open(pending[i])
+                i += 1
+            due = line.total - sum(line.paid_by.values(), Decimal(0))
+            for seg in sorted((s for s in pending[:i] if s.end > t and s.remaining > 0), key=Segment.order):
+                if due <= 0:
+                    break
+                if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
+                    continue
+                if not seg.scope.applies(line.product, product, line.group_values):
+                    continue
+                take = min(due, seg.remaining)
+                seg.used += take
+                due -= take
+                label = seg.key if seg.seat is None else f"{seg.key}[{seg.seat}]"
+                line.paid_by[label] = line.paid_by.get(label, Decimal(0)) + take
+
+
+def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[LineItem]:
+    """One negative line per balance (and seat) that paid some of `lines`."""
+    by_label = {(s.key if s.seat is None else f"{s.key}[{s.seat}]"): s for s in segments}
+    totals: dict[str, Decimal] = {}
+    for line in lines:
+        for label, amount in line.paid_by.items():
+            totals[label] = totals.get(label, Decimal(0)) + amount
+    out = []
+    for label, amount in sorted(totals.items()):
+        seg = by_label[label]
+        out.append(LineItem(seg.name, seg.product, Decimal(1), -amount, -amount, kind=DRAWDOWN,
+                            commit=seg.key if seg.kind == COMMIT else None,
+                            credit=seg.key if seg.kind == CREDIT else None, seat=seg.seat))
+    return out

@@ -1,0 +1,305 @@
+"""The rating engine: (billing state, aggregated usage, horizon) -> invoices. Pure; no I/O.
+
+Use it in two steps, so the store can aggregate events in SQL in between:
+
+    request = usage_request([state], until)        # which metrics, grouped how, cut where
+    usage = <aggregate events for request>          # rating.metrics.aggregate_events or events.aggregate
+    result = rate(state, usage, until, start=...)   # invoices
+
+Every contract is rated from its start, whatever `start` asks for, because commit balances and
+tiers carry over from earlier periods; `start` only selects which invoices are returned.
+
+Routing (several contracts per customer, the first product page's usage filters): usage goes to
+the contracts active at its time whose usage filter (the one in force then) matches its group
+value; usage no filter claims goes to an active contract without a filter. If several qualify, the
+earliest-starting contract (then key) takes it. Usage on a product the chosen contract has no
+entitled rate for is not billed.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
+from typing import Any
+
+from ..money import round_cents, to_decimal
+from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines
+from .invoices import USAGE_CHARGE, Invoice, LineItem
+from .metrics import MetricQuery, UsageTable, combine, quantity
+from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
+from .schedule import DatedCharge, assemble, scheduled_charges, statement_periods
+from .state import BillingState, UsageFilterPeriod
+from .subscriptions import recurring_balances, subscription_charges
+from .timegrid import ts
+
+_QTY_ROUNDING = {"ROUND_UP": ROUND_UP, "ROUND_DOWN": ROUND_DOWN, "ROUND_HALF_UP": ROUND_HALF_UP}
+
+
+@dataclass
+class PreparedContract:
+    """Everything about a contract that does not depend on usage."""
+
+    key: str
+    customer: str
+    spec: Mapping[str, Any]
+    card: Mapping[str, Any] | None
+    start: datetime
+    end: datetime | None
+    periods: list[tuple[datetime, datetime]]
+    segments: list[Segment]
+    charges: list[DatedCharge]
+    cuts: list[datetime]
+    filters: list[UsageFilterPeriod]
+    seat_keys: tuple[str, ...]
+
+    def active(self, t: datetime) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+    def filter_at(self, t: datetime) -> UsageFilterPeriod | None:
+        current = None
+        for f in self.filters:
+            if ts(f.starting_at) <= t:
+                current = f
+        return current
+
+
+def prepare_contract(state: BillingState, key: str, until: datetime) -> PreparedContract:
+    spec = state.contracts[key]
+    products = state.products
+    card_key = resolve_rate_card(state.rate_cards, spec)
+    card = state.rate_cards.get(card_key) if card_key else None
+    start, end = ts(spec["starting_at"]), ts(spec.get("ending_before"))
+    periods = statement_periods(spec, until)
+    segments: list[Segment] = []
+    for c in spec.get("commits", []):
+        segments += access_segments(c, COMMIT, products)
+    for c in spec.get("credits", []):
+        segments += access_segments(c, CREDIT, products)
+    charges = scheduled_charges(spec, products)
+    for kind, name in ((COMMIT, "recurring_commits"), (CREDIT, "recurring_credits")):
+        for item in spec.get(name, []):
+            segs, chs = recurring_balances(spec, item, kind, products, until, periods)
+            segments += segs
+            charges += chs
+    for sub in spec.get("subscriptions", []):
+        charges += subscription_charges(spec, sub, card, products, until)
+    seat_keys = sorted({s.seat_key for s in segments if s.seat_key})
+    filters = state.usage_filters.get(key, [])
+    horizon = periods[-1][1] if periods else start
+    points = {start, horizon, *(p[0] for p in periods)}
+    points |= {ts(x) for x in pricing_cuts(card, spec)}
+    points |= {ts(f.starting_at) for f in filters}
+    points |= {s.start for s in segments} | {s.end for s in segments}
+    cuts = sorted(p for p in points if start <= p <= horizon)
+    return PreparedContract(key, spec["customer"], spec, card, start, end, periods, segments, charges, cuts,
+                            filters, tuple(seat_keys))
+
+
+@dataclass
+class UsageRequest:
+    queries: list[MetricQuery]
+    cuts: list[datetime]
+
+
+def metric_dims(state: BillingState, prepared: Iterable[PreparedContract]) -> dict[str, set[str]]:
+    """Per metric: the event properties usage must be grouped by."""
+    routing = {f.group_key for p in prepared for f in p.filters} | {k for p in prepared for k in p.seat_keys}
+    dims: dict[str, set[str]] = {}
+    for product in state.products.values():
+        metric = product.get("billable_metric")
+        if product.get("type") != "USAGE" or metric not in state.metrics:
+            continue
+        dims.setdefault(metric, set(routing)).update(product.get("pricing_group_key", []),
+                                                     product.get("presentation_group_key", []))
+    return dims
+
+
+def prepare(state: BillingState, until: datetime, customers: Iterable[str] | None = None) -> list[PreparedContract]:
+    wanted = set(customers) if customers is not None else None
+    return [prepare_contract(state, key, until) for key in sorted(state.contracts)
+            if (wanted is None or state.contracts[key]["customer"] in wanted)
+            and state.contracts[key]["customer"] in state.customers]
+
+
+def usage_request(states: Iterable[BillingState], until: datetime,
+                  customers: Iterable[str] | None = None) -> UsageRequest:
+    """The metric queries and cut points that serve every given state (e.g. before and after a plan).
+
+    A metric whose definition differs between states gets one query per definition, named
+    `key`, `key#2`, ...
+    """
+    customers = list(customers) if customers is not None else None
+    queries: dict[str, MetricQuery] = {}
+    cuts: set[datetime] = set()
+    for state in states:
+        prepared = prepare(state, until, customers)
+        for p in prepared:
+            cuts.update(p.cuts)
+        for metric, dims in metric_dims(state, prepared).items():
+            q = MetricQuery.from_spec(metric, state.metrics[metric], dims)
+            name, n = metric, 1
+            while name in queries and _definition(queries[name]) != _definition(q):
+                n += 1
+                name = f"{metric}#{n}"
+            if name in queries:
+                q = MetricQuery.from_spec(metric, state.metrics[metric], set(dims) | set(queries[name].dims))
+            queries[name] = q if name == metric else _renamed(q, name)
+    return UsageRequest(list(queries.values()), sorted(cuts))
+
+
+def _definition(q: MetricQuery) -> tuple:
+    return (q.aggregation, q.key, q.event_types_in, q.event_types_not_in, q.property_filters)
+
+
+def _renamed(q: MetricQuery, name: str) -> MetricQuery:
+    from dataclasses import replace
+    return replace(q, metric=name)
+
+
+@dataclass
+class RatingResult:
+    invoices: list[Invoice]
+    # Customer references in the usage that match no customer (kept; billed once an alias claims them).
+    unattributed: list[str] = field(default_factory=list)
+    # Usage that reached a customer but no contract took (no active contract, filter, rate or entitlement).
+    unbilled: int = 0
+
+
+def _route(contracts: list[PreparedContract], t: datetime, values: Mapping[str, str | None]) -> PreparedContract | None:
+    claimed, open_ = [], []
+    for c in contracts:
+        if not c.active(t):
+            continue
+        f = c.filter_at(t)
+        if f is None:
+            open_.append(c)
+        elif values.get(f.group_key) in f.group_values:
+            claimed.append(c)
+    chosen = claimed or open_
+    return chosen[0] if chosen else None
+
+
+def _convert(product: Mapping[str, Any], qty: Decimal) -> Decimal:
+    conv = product.get("quantity_conversion")
+    if conv:
+        factor = to_decimal(conv["conversion_factor"])
+        qty = qty * factor if conv["operation"] == "MULTIPLY" else qty / factor
+    rounding = product.get("quantity_rounding")
+    if rounding:
+        qty = qty.quantize(Decimal(1).scaleb(-int(rounding["decimal_places"])),
+                           rounding=_QTY_ROUNDING[rounding["rounding_method"]])
+    return qty
+
+
+def _find_query(usage: UsageTable, metric: str, spec: Mapping[str, Any]) -> MetricQuery | None:
+    wanted = _definition(MetricQuery.from_spec(metric, spec))
+    for q in usage.queries.values():
+        if q.metric.split("#")[0] == metric and _definition(q) == wanted:
+            return q
+    return None
+
+
+def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: datetime | None = None,
+         customers: Iterable[str] | None = None) -> RatingResult:
+    prepared = prepare(state, until, customers)
+    by_customer: dict[str, list[PreparedContract]] = {}
+    for p in sorted(prepared, key=lambda p: (p.start, p.key)):
+        by_customer.setdefault(p.customer, []).append(p)
+    refs = state.customer_refs()
+    unattributed = sorted(r for r in usage.refs() if r not in refs)
+    products_by_metric: dict[str, list[str]] = {}
+    for key in sorted(state.products):
+        spec = state.products[key]
+        if spec.get("type") == "USAGE" and spec.get("billable_metric"):
+            products_by_metric.setdefault(spec["billable_metric"], []).append(key)
+
+    # (contract, product, period, slice, line values) -> aggregate
+    acc: dict[tuple, Any] = {}
+    aggregation: dict[str, str] = {}
+    unbilled = 0
+    for metric, product_keys in products_by_metric.items():
+        if metric not in state.metrics:
+            continue
+        q = _find_query(usage, metric, state.metrics[metric])
+        if q is None:
+            continue
+        aggregation[metric] = q.aggregation
+        for ref, entries in usage.rows.get(q.metric, {}).items():
+            customer = refs.get(ref)
+            contracts = by_customer.get(customer) if customer else None
+            if not contracts:
+                continue
+            for (w, dims), value in entries.items():
+                t = usage.cuts[w]
+                values = dict(zip(q.dims, dims))
+                c = _route(contracts, t, values)
+                if c is None:
+                    unbilled += 1
+                    continue
+                pidx = bisect.bisect_right([p[0] for p in c.periods], t) - 1
+                if pidx < 0:
+                    continue
+                sidx = bisect.bisect_right(c.cuts, t) - 1 if q.additive else None
+                for pk in product_keys:
+                    product = state.products[pk]
+                    line_keys = _line_keys(product, c)
+                    k = (c.key, pk, pidx, sidx, tuple(values.get(d) for d in line_keys))
+                    acc[k] = combine(q.aggregation, acc.get(k), value)
+
+    invoices: list[Invoice] = []
+    for c in prepared:
+        invoices += _contract_invoices(state, c, acc, aggregation, until)
+    if start is not None:
+        invoices = [inv for inv in invoices
+                    if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
+                        else inv.start_timestamp >= start)]
+    invoices.sort(key=Invoice.sort_key)
+    return RatingResult(invoices, unattributed, unbilled)
+
+
+def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ...]:
+    keys = [*product.get("pricing_group_key", []), *product.get("presentation_group_key", []), *c.seat_keys]
+    return tuple(dict.fromkeys(keys))
+
+
+def _contract_invoices(state: BillingState, c: PreparedContract, acc: Mapping[tuple, Any],
+                       aggregation: Mapping[str, str], until: datetime) -> list[Invoice]:
+    mine = sorted(((k, v) for k, v in acc.items() if k[0] == c.key),
+                  key=lambda kv: (kv[0][2], kv[0][1], -1 if kv[0][3] is None else kv[0][3],
+                                  tuple("" if x is None else x for x in kv[0][4])))
+    used: dict[tuple, Decimal] = {}
+    lines_by_period: dict[int, list[LineItem]] = {}
+    charges: list[tuple[LineItem, Mapping[str, Any]]] = []
+    for (_, pk, pidx, sidx, dvals), value in mine:
+        product = state.products[pk]
+        metric = product["billable_metric"]
+        line_keys = _line_keys(product, c)
+        values = dict(zip(line_keys, dvals))
+        pricing = {k: values.get(k) for k in product.get("pricing_group_key", [])}
+        presentation = {k: values.get(k) for k in product.get("presentation_group_key", [])}
+        ps, pe = c.periods[pidx]
+        if sidx is None:
+            a, b = ps, pe
+        else:
+            a, b = c.cuts[sidx], c.cuts[min(sidx + 1, len(c.cuts) - 1)]
+        found = price_at(c.card, c.spec, pk, product, a, pricing, presentation)
+        if found is None or not found.entitled:
+            continue
+        qty = _convert(product, quantity(aggregation[metric], value))
+        tier_key = (pk, pidx, tuple(sorted(pricing.items(), key=lambda kv: kv[0])))
+        done = used.get(tier_key, Decimal(0))
+        used[tier_key] = done + qty
+        shown = {k: v for k, v in values.items() if v is not None}
+        for band in bands(found.price, done, qty):
+            line = LineItem(product.get("name", pk), pk, band.quantity, band.unit_price,
+                            round_cents(band.quantity * band.unit_price), kind=USAGE_CHARGE,
+                            group_values=shown, override=found.price.override, tier=band.tier,
+                            starting_at=a, ending_before=b)
+            lines_by_period.setdefault(pidx, []).append(line)
+            charges.append((line, product))
+    Ledger(c.segments).draw(charges)
+    usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
+    return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, c.charges, until)
