@@ -6,7 +6,8 @@ filled (warm). Prints wall seconds and peak memory per run, against the targets 
 
 Peak memory is reported two ways: the largest single process (wait4's ru_maxrss, which covers
 the CLI and each parse worker) and the whole process tree (sum of VmRSS, sampled every 10 ms),
-since a cold run of a big tree parses in worker processes.
+since a cold run of a big tree parses in worker processes. CPU seconds (CLI plus workers) are
+printed too: wall time suffers from anything else running on the machine, CPU time much less.
 
     python bench/bench_load.py [--customers 10000] [--runs 3] [--keep DIR]
 """
@@ -57,8 +58,8 @@ def _tree_rss_kb(root: int) -> int:
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024 if hasattr(os, "sysconf") else 4
 
 
-def run(args: list[str], cwd: Path) -> tuple[float, float, float]:
-    """(seconds, largest process MB, process tree MB) of one run; fails on a non-zero exit."""
+def run(args: list[str], cwd: Path) -> tuple[float, float, float, float]:
+    """(seconds, largest process MB, process tree MB, CPU seconds) of one run; fails on a non-zero exit."""
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "NO_COLOR": "1"})
@@ -82,7 +83,9 @@ def run(args: list[str], cwd: Path) -> tuple[float, float, float]:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(args)} exited {proc.returncode}\n{stdout.decode()}\n{stderr.decode()}")
     largest_mb = usage.ru_maxrss / 1024  # kB on Linux
-    return seconds, largest_mb, peak_tree / 1024
+    # CPU time of the CLI and its workers: unlike wall time, not inflated by other load on the machine.
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, largest_mb, peak_tree / 1024, cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{lines} lines; {os.cpu_count()} CPUs")
         command = [*cli_command(), "--manifests", "manifests", "validate"]
         cache_dir = work / ".billing-reconciler"
-        results: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
+        results: dict[str, list[tuple[float, float, float, float]]] = {"cold": [], "warm": []}
         for _ in range(args.runs):
             shutil.rmtree(cache_dir, ignore_errors=True)
             results["cold"].append(run(command, work))
@@ -110,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             seconds = statistics.median(r[0] for r in runs)
             largest = max(r[1] for r in runs)
             tree = max(r[2] for r in runs)
+            cpu = statistics.median(r[3] for r in runs)
             ok = seconds <= TARGETS[name] and max(largest, tree) <= MEMORY_TARGET_MB
             failed |= not ok
             print(f"{name:5} validate: {seconds:6.2f} s (median of {len(runs)}: "
-                  f"{', '.join(f'{r[0]:.2f}' for r in runs)}), peak RSS {largest:5.0f} MB largest process, "
+                  f"{', '.join(f'{r[0]:.2f}' for r in runs)}; CPU {cpu:.2f} s), "
+                  f"peak RSS {largest:5.0f} MB largest process, "
                   f"{tree:5.0f} MB process tree   target <= {TARGETS[name]} s, <= {MEMORY_TARGET_MB} MB  "
                   f"{'ok' if ok else 'MISSED'}")
         return 1 if failed else 0

@@ -293,3 +293,28 @@ def test_a_warm_load_imports_neither_pydantic_nor_ruamel(tree: Path, tmp_path: P
     assert "pydantic" in cold.stdout
     warm = subprocess.run(run, cwd=tree.parent, capture_output=True, text=True, check=True)
     assert warm.stdout.strip() == "[]"
+
+
+def test_fast_canonical_form_agrees_with_canonical_module():
+    # validate.canonical_dump is a faster canonical.canonicalize for model dumps; they must agree.
+    from datetime import datetime, timedelta, timezone
+    from decimal import Decimal
+
+    from billing_reconciler.manifests import model
+    from billing_reconciler.manifests.validate import canonical_dump
+
+    dumps = []
+    for path in [*sorted(EXAMPLE_MANIFESTS.rglob("*.yaml")), *sorted(BASE.glob("*.yaml"))]:
+        docs, problems = parse_file(str(path), path.read_text())
+        assert problems == []
+        for doc in docs:
+            spec_model = model.SPEC_MODELS[doc.kind].model_validate(doc.spec)
+            dumps.append(spec_model.model_dump(exclude_none=True))
+    dumps.append({
+        "at": datetime(2024, 1, 1, 0, 0, 0, 500000, tzinfo=timezone.utc),
+        "offset": datetime(2024, 1, 1, 1, tzinfo=timezone(timedelta(hours=1))),
+        "n": [Decimal("1.50"), Decimal("2.0"), 3, 1.25, True, None],
+        "free": {"a": {"b": {}, "c": []}, "d": [{}], "e": "", "f": 0},
+        "empty": [], "none": None,
+    })
+    assert [canonical_dump(d) for d in dumps] == [canonicalize(d) for d in dumps]

@@ -1,11 +1,12 @@
 """Checks across objects: unique keys per kind, references that resolve, aliases used once.
 
-The checks run on *views*: per document, only the fields read here (`VIEW_FIELDS`), pruned from
-the canonical spec of a valid document or, best effort, from the raw spec of a document that failed
-validation, so that its dangling references are reported in the same run and its key still counts
-as defined (no cascade of "does not exist" for a typo elsewhere in it). Views are small and cached
-with their file, so a warm run never rebuilds whole specs. A raw view can hold anything, hence
-every read below is type-guarded.
+The checks run on a *view* of each document, made once when its file is parsed and cached with
+it: the references it holds (`find_refs`: path, target, key) and the few other fields the checks
+read (`VIEW_FIELDS`). A view comes from the canonical spec of a valid document or, best effort,
+from the raw spec of one that failed validation, so that its dangling references are reported in
+the same run and its key still counts as defined (a typo elsewhere in it does not make every
+reference to it dangle). Views are small, so a warm run never rebuilds whole specs. A raw view can
+hold anything, hence every read below is type-guarded.
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ def _timestamp_in(value: Any) -> Any:
     seconds since 1970: `2024` would be 1970-01-01T00:33:44Z)."""
     if isinstance(value, datetime):
         return value
+    if isinstance(value, str) and len(value) == 20 and value[-1] == "Z":
+        return value  # the usual 2024-11-01T00:00:00Z: nothing to refuse, skip the regexes
     if isinstance(value, date) or (isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip())):
         day = value.isoformat() if isinstance(value, date) else value.strip()
         raise ValueError(f"'{day}' is a date without a time; write a UTC timestamp: {day}T00:00:00Z")

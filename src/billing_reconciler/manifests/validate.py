@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import typing
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -63,9 +64,34 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
     if problems or spec_model is None or metadata_model is None:
         return None, problems
 
-    spec = canonicalize(spec_model.model_dump(exclude_none=True))
+    spec = canonical_dump(spec_model.model_dump(exclude_none=True))
     labels = dict(metadata_model.labels or {})
     return Manifest(kind, metadata_model.name, spec, file, index, digest(spec), labels), []
+
+
+def canonical_dump(value: Any) -> Any:
+    """canonical.canonicalize() of a model dump, about twice as fast (it was a fifth of a cold
+    load): plain values are copied without a call, and UTC datetimes, which a dump is full of,
+    are formatted without strftime. Anything else goes through canonicalize() itself; a test
+    checks that both agree."""
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            item_kind = type(item)
+            if item_kind is str or item_kind is int or item_kind is bool:
+                out[key] = item
+                continue
+            item = canonical_dump(item)
+            if item is None or item == [] or item == {}:
+                continue
+            out[key] = item
+        return out
+    if kind is list:
+        return [canonical_dump(item) for item in value]
+    if kind is datetime and value.tzinfo is timezone.utc and value.year >= 1000:
+        return value.isoformat()[:-6] + "Z"  # '...+00:00' -> '...Z', as format_timestamp writes it
+    return canonicalize(value)
 
 
 def raw_identity(raw: Any) -> tuple[str, str] | None:
