@@ -109,6 +109,9 @@ class UsageEventRow(SQLModel, table=True):
     customer_ref: str = Field(index=True)
     event_type: str
     timestamp: datetime = Field(sa_column=_ts_column(False))
+    # The timestamp as integer microseconds since the epoch (UTC), written at ingest: the rating
+    # engine buckets events by it in SQL without parsing dates.
+    ts_epoch: int = Field(sa_column=Column(BigInteger, nullable=False))
     properties: str = Field(sa_column=Column(Text, nullable=False))
 
 

@@ -1,0 +1,139 @@
+"""`ingest` and `invoices`: usage events into the store, invoices out of the rating engine."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from decimal import Decimal
+
+import click
+
+from ..canonical import dumps
+from ..timeutil import format_timestamp, parse_timestamp, utc_now
+from .context import Settings, pass_settings
+
+
+def _timestamp(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        return parse_timestamp(value if "T" in value else value + "T00:00:00Z")
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a timestamp like 2024-11-01T00:00:00Z") from None
+
+
+@click.command("ingest")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True,
+              help="File format; auto picks CSV for *.csv, JSON Lines otherwise.")
+@pass_settings
+def ingest_command(settings: Settings, file: str, fmt: str) -> None:
+    """Store usage events from FILE (JSON Lines or CSV). Duplicate transaction_ids are ignored;
+    bad lines are reported by number and skipped (exit 1 if any)."""
+    from ..events.billing import open_engine
+    from ..events.ingest import ingest
+    from ..events.parse import detect_format, parse_file
+
+    fmt = detect_format(file) if fmt == "auto" else fmt
+    engine = open_engine(settings.store)
+    stream = click.open_file(file, "r", encoding="utf-8")
+    with stream:
+        items = parse_file(stream, fmt)
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                          transient=True) as bar:
+                task = bar.add_task("ingest", total=None)
+                result = ingest(engine, items, progress=lambda n: bar.advance(task, n))
+        else:
+            result = ingest(engine, items)
+    for error in result.errors:
+        click.echo(f"{file}:{error}", err=True)
+    click.echo(f"Ingested {result.inserted} event(s); {result.duplicates} duplicate(s) ignored; "
+               f"{len(result.errors)} bad line(s).")
+    sys.exit(1 if result.errors else 0)
+
+
+def _dollars(cents: Decimal) -> str:
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) / 100:,.2f}"
+
+
+def _unit_dollars(cents: Decimal) -> str:
+    from ..money import format_decimal
+
+    return ("-" if cents < 0 else "") + "$" + format_decimal(abs(cents) / 100)
+
+
+def render_text(invoices, unattributed) -> str:
+    out = []
+    for inv in invoices:
+        period = (format_timestamp(inv.start_timestamp) if inv.start_timestamp == inv.end_timestamp
+                  else f"{format_timestamp(inv.start_timestamp)} .. {format_timestamp(inv.end_timestamp)}")
+        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}")
+        for li in inv.line_items:
+            label = li.name
+            extras = [f"{k}={v}" for k, v in sorted(li.group_values.items())]
+            if li.tier is not None:
+                extras.append(f"tier {li.tier}")
+            if li.seat:
+                extras.append(f"seat {li.seat}")
+            if extras:
+                label += f" ({', '.join(extras)})"
+            notes = [f"override {li.override}"] if li.override else []
+            notes += [f"paid by {k}" for k in sorted(li.paid_by)]
+            out.append(f"  {label:<48} {li.quantity:>12} x {_unit_dollars(li.unit_price):<14} {_dollars(li.total):>14}"
+                       + (f"  [{'; '.join(notes)}]" if notes else ""))
+        out.append(f"  {'subtotal':<78} {_dollars(inv.subtotal):>14}")
+        out.append(f"  {'total':<78} {_dollars(inv.total):>14}")
+        out.append("")
+    out.append(f"{len(invoices)} invoice(s), total {_dollars(sum((i.total for i in invoices), Decimal(0)))}.")
+    if unattributed:
+        out.append(f"Usage from {len(unattributed)} unknown customer id(s) kept unbilled: "
+                   + ", ".join(unattributed[:10]) + (" ..." if len(unattributed) > 10 else ""))
+    return "\n".join(out)
+
+
+@click.command("invoices")
+@click.option("--customer", "customers", multiple=True, metavar="KEY", help="Only this customer (repeatable).")
+@click.option("--start", callback=_timestamp, metavar="T", help="Only invoices from T (inclusive).")
+@click.option("--end", callback=_timestamp, metavar="T", help="Rate up to T (exclusive; default now).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--from-manifests", is_flag=True,
+              help="Rate against the manifests instead of the applied store state (events still come from the store).")
+@pass_settings
+def invoices_command(settings: Settings, customers: tuple[str, ...], start: datetime | None, end: datetime | None,
+                     fmt: str, from_manifests: bool) -> None:
+    """Run the rating engine over the stored usage events and print the invoices."""
+    from ..events.billing import open_engine, rate_store, state_from_manifests, state_from_store
+    from ..manifests import ManifestErrors
+    from ..rating import invoices_json
+
+    until = end or utc_now()
+    if start is not None and start >= until:
+        raise click.UsageError("--start must be before --end")
+    try:
+        state = state_from_manifests(settings.manifests_dir) if from_manifests else state_from_store(settings.store)
+    except ManifestErrors as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    except ImportError:
+        click.echo("error: the store has no object state yet; use --from-manifests", err=True)
+        sys.exit(1)
+    unknown = [c for c in customers if c not in state.customers]
+    if unknown:
+        click.echo(f"error: unknown customer(s): {', '.join(unknown)}", err=True)
+        sys.exit(1)
+    engine = open_engine(settings.store)
+    (result,) = rate_store(engine, state, until, start=start, customers=customers or None)
+    if fmt == "json":
+        doc = invoices_json(result.invoices)
+        if result.unattributed:
+            doc["unattributed_customer_ids"] = result.unattributed
+        click.echo(dumps(doc, indent=2))
+    else:
+        click.echo(render_text(result.invoices, result.unattributed))
+
+
+COMMANDS = [ingest_command, invoices_command]

@@ -1,0 +1,61 @@
+"""Glue between the store and the rating engine: the state, the SQL aggregation, the invoices.
+
+The only place that reads the store for rating; everything it calls in `rating/` is pure.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from ..rating import BillingState, RatingResult, rate, usage_request
+from .aggregate import aggregate
+
+
+def open_engine(url: str) -> Engine:
+    """The store's engine (billing_reconciler.store.Store when present, else a plain engine whose
+    usage_events table is created if missing)."""
+    try:
+        from ..store import Store  # type: ignore[attr-defined]
+    except ImportError:
+        Store = None  # noqa: N806 - the store module has not landed
+    if Store is not None:
+        return Store.open(url).engine
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url)
+    from ..store.tables import UsageEventRow
+
+    UsageEventRow.__table__.create(engine, checkfirst=True)
+    return engine
+
+
+def state_from_store(url: str) -> BillingState:
+    """The applied state: the store's snapshot plus each contract's usage-filter history."""
+    from ..store import Store  # type: ignore[attr-defined]
+
+    store = Store.open(url)
+    return BillingState.from_snapshot(store.snapshot(), store.usage_filter_history)
+
+
+def state_from_manifests(directory: str | os.PathLike[str]) -> BillingState:
+    from ..manifests import load_or_raise
+
+    return BillingState.from_manifests(load_or_raise(directory).manifests)
+
+
+def rate_store(engine: Engine, states: Iterable[BillingState] | BillingState, until: datetime, *,
+               start: datetime | None = None, customers: Iterable[str] | None = None,
+               workers: int = 2) -> list[RatingResult]:
+    """Rate the stored events against one or more states (one aggregation pass serves them all,
+    e.g. the state before and after a plan). Returns one result per state, in order."""
+    states = [states] if isinstance(states, BillingState) else list(states)
+    customers = list(customers) if customers is not None else None
+    request = usage_request(states, until, customers)
+    usage = aggregate(engine, request.queries, request.cuts, workers=workers)
+    return [rate(s, usage, until, start=start, customers=customers) for s in states]

@@ -1,0 +1,118 @@
+"""Parse usage-event files: JSON Lines or CSV, one event per line.
+
+Each event: {transaction_id, customer_id, event_type, timestamp, properties}. `customer_id` is
+kept as sent (an ingest alias, a customer key or a remote id): it is resolved when rating, so an
+alias added later attributes earlier usage. A malformed line becomes a `LineError` naming its line
+number; parsing continues with the next line.
+
+CSV: a header row; the columns transaction_id, customer_id, event_type and timestamp are required;
+a `properties` column, if present, holds a JSON object; every other non-empty column becomes a
+string property (`region,US` -> {"region": "US"}).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from ..canonical import loads
+from ..rating.metrics import UsageEvent
+from ..timeutil import parse_timestamp
+
+REQUIRED = ("transaction_id", "customer_id", "event_type", "timestamp")
+
+
+@dataclass(frozen=True)
+class LineError:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+def event_from_mapping(data: Any) -> UsageEvent:
+    """Validate one decoded event; raises ValueError with a readable message."""
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    missing = [f for f in REQUIRED if f not in data]
+    if missing:
+        raise ValueError(f"missing field(s): {', '.join(missing)}")
+    for f in REQUIRED:
+        if not isinstance(data[f], str) or not data[f].strip():
+            raise ValueError(f"{f} must be a non-empty string")
+    unknown = sorted(set(data) - {*REQUIRED, "properties"})
+    if unknown:
+        raise ValueError(f"unknown field(s): {', '.join(unknown)}")
+    try:
+        timestamp = parse_timestamp(data["timestamp"])
+    except ValueError:
+        raise ValueError(f"timestamp {data['timestamp']!r} is not an RFC 3339 time with a timezone "
+                         "(e.g. 2024-11-03T10:00:00Z)") from None
+    properties = data.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise ValueError("properties must be an object")
+    return UsageEvent(data["transaction_id"], data["customer_id"], data["event_type"], timestamp, properties)
+
+
+def parse_jsonl(lines: Iterable[str]) -> Iterator[UsageEvent | LineError]:
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = loads(line)
+        except json.JSONDecodeError as exc:
+            yield LineError(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        try:
+            yield event_from_mapping(data)
+        except ValueError as exc:
+            yield LineError(number, str(exc))
+
+
+def parse_csv(stream: TextIO) -> Iterator[UsageEvent | LineError]:
+    reader = csv.DictReader(stream)
+    header = reader.fieldnames or []
+    missing = [f for f in REQUIRED if f not in header]
+    if missing:
+        yield LineError(1, f"CSV header lacks column(s): {', '.join(missing)}")
+        return
+    for row in reader:
+        number = reader.line_num
+        try:
+            if None in row:
+                raise ValueError("more values than header columns")
+            properties: dict[str, Any] = {}
+            if row.get("properties"):
+                properties = loads(row["properties"])
+                if not isinstance(properties, dict):
+                    raise ValueError("properties column must hold a JSON object")
+            for name, value in row.items():
+                if name not in (*REQUIRED, "properties") and value not in (None, ""):
+                    properties[name] = value
+            data = {f: row[f] for f in REQUIRED}
+            data["properties"] = properties
+            yield event_from_mapping(data)
+        except json.JSONDecodeError as exc:
+            yield LineError(number, f"properties column is not valid JSON: {exc.msg}")
+        except ValueError as exc:
+            yield LineError(number, str(exc))
+
+
+def parse_file(stream: TextIO, fmt: str) -> Iterator[UsageEvent | LineError]:
+    return parse_csv(stream) if fmt == "csv" else parse_jsonl(stream)
+
+
+def detect_format(path: str) -> str:
+    return "csv" if path.lower().endswith(".csv") else "jsonl"
+
+
+def parse_text(text: str, fmt: str = "jsonl") -> tuple[list[UsageEvent], list[LineError]]:
+    events, errors = [], []
+    for item in parse_file(io.StringIO(text), fmt):
+        (errors if isinstance(item, LineError) else events).append(item)
+    return events, errors
