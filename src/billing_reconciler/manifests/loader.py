@@ -163,6 +163,9 @@ def locate_all(pending: Iterable[PendingProblem], texts: dict[str, str]) -> list
             except Exception:  # noqa: BLE001 - positions are best effort, the problem is not
                 documents[p.file] = []
         docs = documents[p.file]
-        line, column = locate(docs[p.doc_index], p.path, p.at_key) if p.doc_index < len(docs) else (1, 1)
+        try:
+            line, column = locate(docs[p.doc_index], p.path, p.at_key) if p.doc_index < len(docs) else (1, 1)
+        except Exception:  # noqa: BLE001 - an odd node must not hide the problem itself
+            line, column = 1, 1
         problems.append(Problem(p.file, line, column, p.address, format_path(p.path), p.message))
-    return sorted(set(problems))
+    return sorted(set(problems), key=lambda p: (p.file, p.line, p.column, p.address or "", p.path, p.message))

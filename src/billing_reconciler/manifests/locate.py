@@ -12,11 +12,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
 
 from .errors import Path
-
 
 _DUPLICATE = re.compile(r'found duplicate key "(.*?)" with value')
 
@@ -27,14 +26,28 @@ def round_trip_loader() -> YAML:
     return yaml
 
 
+class _TextTimestamps(RoundTripConstructor):
+    """Timestamps stay text: the bulk loader reads them so too, and a malformed one
+    (2024-13-45) must not stop the whole file from being located."""
+
+
+_TextTimestamps.add_constructor("tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str)
+
+
+def _positions_loader() -> YAML:
+    yaml = round_trip_loader()
+    yaml.Constructor = _TextTimestamps
+    return yaml
+
+
 def load_documents_rt(text: str) -> list[Any]:
-    return list(round_trip_loader().load_all(StringIO(text)))
+    return list(_positions_loader().load_all(StringIO(text)))
 
 
 def syntax_error(text: str) -> tuple[int, int, str] | None:
     """(line, column, message) of the first YAML syntax error, 1-based, or None."""
     try:
-        for _ in round_trip_loader().load_all(StringIO(text)):
+        for _ in _positions_loader().load_all(StringIO(text)):
             pass
     except DuplicateKeyError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -57,6 +70,8 @@ def syntax_error(text: str) -> tuple[int, int, str] | None:
         if mark is None:
             return 1, 1, message
         return mark.line + 1, mark.column + 1, message
+    except RecursionError:
+        return 1, 1, "nested too deeply"
     except Exception as exc:  # noqa: BLE001 - any other loader complaint is a syntax error too
         return 1, 1, str(exc).replace("\n", " ")
     return None
@@ -77,8 +92,11 @@ def locate(doc: Any, path: Path, at_key: bool = False) -> tuple[int, int]:
     line, column = _node_position(doc)
     for step, part in enumerate(path):
         if isinstance(node, CommentedMap) and part in node:
-            kl, kc = node.lc.key(part)
-            vl, vc = node.lc.value(part)
+            try:
+                kl, kc = node.lc.key(part)
+                vl, vc = node.lc.value(part)
+            except (KeyError, TypeError):  # a key merged in with '<<' has no position of its own
+                break
             child = node[part]
             # Point at the key for containers (the field), at the value for scalars (the mistake).
             if isinstance(child, (CommentedMap, CommentedSeq)) or (at_key and step == len(path) - 1):
@@ -87,7 +105,10 @@ def locate(doc: Any, path: Path, at_key: bool = False) -> tuple[int, int]:
                 line, column = vl, vc
             node = child
         elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            line, column = node.lc.item(part)
+            try:
+                line, column = node.lc.item(part)
+            except (KeyError, TypeError):
+                break
             node = node[part]
         else:
             break

@@ -147,6 +147,8 @@ def explain(model: type[BaseModel], error: dict[str, Any]) -> str:
     value = error.get("input")
     if kind == "missing":
         return f"missing required field '{loc[-1]}'"
+    if kind == "extra_forbidden" and loc[-1] == "<<":
+        return "YAML merge keys ('<<') are not supported; write the fields out"
     if kind == "extra_forbidden":
         allowed = fields_at(model, loc[:-1])
         hint = _did_you_mean(str(loc[-1]), allowed)
