@@ -9,6 +9,7 @@ imports neither pydantic nor ruamel.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from collections.abc import Iterable
@@ -58,7 +59,19 @@ def display_path(path: FsPath) -> str:
 def load_manifests(directory: str | os.PathLike[str], *, cache: ManifestCache | None = None,
                    workers: int | None = None) -> LoadResult:
     """Load every manifest under `directory`; `workers` None picks by tree size and cores."""
-    root = FsPath(directory)
+    # A load allocates hundreds of thousands of small, acyclic objects that live on: the cyclic
+    # GC would rescan them over and over (a third of the time spent on cached reference views).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(FsPath(directory), cache, workers)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(root: FsPath, cache: ManifestCache | None, workers: int | None) -> LoadResult:
+    directory = root
     if not root.exists():
         problem = Problem(str(directory), 0, 0, None, "",
                           "manifest directory does not exist; create it or pass --manifests DIR")

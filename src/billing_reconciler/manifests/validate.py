@@ -82,15 +82,18 @@ def canonical_dump(value: Any) -> Any:
             if item_kind is str or item_kind is int or item_kind is bool:
                 out[key] = item
                 continue
+            if item_kind is datetime and item.tzinfo is timezone.utc and item.year >= 1000:
+                out[key] = item.isoformat()[:-6] + "Z"  # '...+00:00' -> '...Z', as format_timestamp writes it
+                continue
             item = canonical_dump(item)
             if item is None or item == [] or item == {}:
                 continue
             out[key] = item
         return out
     if kind is list:
-        return [canonical_dump(item) for item in value]
+        return [item if type(item) is str else canonical_dump(item) for item in value]
     if kind is datetime and value.tzinfo is timezone.utc and value.year >= 1000:
-        return value.isoformat()[:-6] + "Z"  # '...+00:00' -> '...Z', as format_timestamp writes it
+        return value.isoformat()[:-6] + "Z"
     return canonicalize(value)
 
 
