@@ -30,12 +30,11 @@ def _timestamp(ctx, param, value):
 def ingest_command(settings: Settings, file: str, fmt: str) -> None:
     """Store usage events from FILE (JSON Lines or CSV). Duplicate transaction_ids are ignored;
     bad lines are reported by number and skipped (exit 1 if any)."""
-    from ..events.billing import open_engine
     from ..events.ingest import ingest
     from ..events.parse import detect_format, parse_file
 
     fmt = detect_format(file) if fmt == "auto" else fmt
-    engine = open_engine(settings.store)
+    engine = _engine(settings)
     stream = click.open_file(file, "r", encoding="utf-8")
     with stream:
         items = parse_file(stream, fmt)
@@ -53,6 +52,16 @@ def ingest_command(settings: Settings, file: str, fmt: str) -> None:
     click.echo(f"Ingested {result.inserted} event(s); {result.duplicates} duplicate(s) ignored; "
                f"{len(result.errors)} bad line(s).")
     sys.exit(1 if result.errors else 0)
+
+
+def _engine(settings: Settings):
+    from ..events.billing import StoreNotReady, open_engine
+
+    try:
+        return open_engine(settings.store)
+    except StoreNotReady as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
 
 
 def _dollars(cents: Decimal) -> str:
@@ -106,7 +115,7 @@ def render_text(invoices, unattributed) -> str:
 def invoices_command(settings: Settings, customers: tuple[str, ...], start: datetime | None, end: datetime | None,
                      fmt: str, from_manifests: bool) -> None:
     """Run the rating engine over the stored usage events and print the invoices."""
-    from ..events.billing import open_engine, rate_store, state_from_manifests, state_from_store
+    from ..events.billing import rate_store, state_from_manifests, state_from_store
     from ..manifests import ManifestErrors
     from ..rating import invoices_json
 
@@ -118,14 +127,11 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
     except ManifestErrors as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)
-    except ImportError:
-        click.echo("error: the store has no object state yet; use --from-manifests", err=True)
-        sys.exit(1)
     unknown = [c for c in customers if c not in state.customers]
     if unknown:
         click.echo(f"error: unknown customer(s): {', '.join(unknown)}", err=True)
         sys.exit(1)
-    engine = open_engine(settings.store)
+    engine = _engine(settings)
     (result,) = rate_store(engine, state, until, start=start, customers=customers or None)
     if fmt == "json":
         doc = invoices_json(result.invoices)

@@ -8,30 +8,26 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from ..rating import BillingState, RatingResult, rate, usage_request
 from .aggregate import aggregate
 
 
-def open_engine(url: str) -> Engine:
-    """The store's engine (billing_reconciler.store.Store when present, else a plain engine whose
-    usage_events table is created if missing)."""
-    try:
-        from ..store import Store  # type: ignore[attr-defined]
-    except ImportError:
-        Store = None  # noqa: N806 - the store module has not landed
-    if Store is not None:
-        return Store.open(url).engine
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    from ..store.tables import UsageEventRow
+class StoreNotReady(Exception):
+    pass
 
-    UsageEventRow.__table__.create(engine, checkfirst=True)
+
+def open_engine(url: str) -> Engine:
+    """The store's engine; the store must have been created with `billing-reconciler init`."""
+    from sqlalchemy import inspect
+
+    from ..store import Store
+
+    engine = Store.open(url).engine
+    if not inspect(engine).has_table("usage_events"):
+        raise StoreNotReady(f"the store at {url} has no usage_events table: run `billing-reconciler init` first")
     return engine
 
 

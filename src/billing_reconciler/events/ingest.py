@@ -47,9 +47,10 @@ def _pg_row(e: UsageEvent) -> tuple:
 def _insert_sqlite(dbapi, events: list[UsageEvent]) -> int:
     cur = dbapi.cursor()
     before = dbapi.total_changes
+    cur.execute("BEGIN")
     cur.executemany(f"INSERT INTO usage_events ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (transaction_id) DO NOTHING", [_sqlite_row(e) for e in events])
-    dbapi.commit()
+    cur.execute("COMMIT")
     return dbapi.total_changes - before
 
 
@@ -93,8 +94,6 @@ def ingest(engine: Engine, items: Iterable[UsageEvent | LineError], *, batch: in
     raw = engine.raw_connection()
     try:
         dbapi = raw.driver_connection
-        if engine.dialect.name == "sqlite":
-            dbapi.execute("PRAGMA synchronous=NORMAL")
         for events in _batches(items, result, batch):
             result.read += len(events)
             result.inserted += insert(dbapi, events)

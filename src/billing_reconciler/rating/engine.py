@@ -55,6 +55,13 @@ class PreparedContract:
     filters: list[UsageFilterPeriod]
     seat_keys: tuple[str, ...]
 
+    @property
+    def period_starts(self) -> list[datetime]:
+        starts = self.__dict__.get("_period_starts")
+        if starts is None:
+            starts = self.__dict__["_period_starts"] = [p[0] for p in self.periods]
+        return starts
+
     def active(self, t: datetime) -> bool:
         return self.start <= t and (self.end is None or t < self.end)
 
@@ -239,7 +246,7 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
                 if c is None:
                     unbilled += 1
                     continue
-                pidx = bisect.bisect_right([p[0] for p in c.periods], t) - 1
+                pidx = bisect.bisect_right(c.period_starts, t) - 1
                 if pidx < 0:
                     continue
                 sidx = bisect.bisect_right(c.cuts, t) - 1 if q.additive else None
@@ -249,9 +256,12 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
                     k = (c.key, pk, pidx, sidx, tuple(values.get(d) for d in line_keys))
                     acc[k] = combine(q.aggregation, acc.get(k), value)
 
+    per_contract: dict[str, list[tuple[tuple, Any]]] = {}
+    for k, v in acc.items():
+        per_contract.setdefault(k[0], []).append((k, v))
     invoices: list[Invoice] = []
     for c in prepared:
-        invoices += _contract_invoices(state, c, acc, aggregation, until)
+        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, until)
     if start is not None:
         invoices = [inv for inv in invoices
                     if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
@@ -265,9 +275,9 @@ def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ..
     return tuple(dict.fromkeys(keys))
 
 
-def _contract_invoices(state: BillingState, c: PreparedContract, acc: Mapping[tuple, Any],
+def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
                        aggregation: Mapping[str, str], until: datetime) -> list[Invoice]:
-    mine = sorted(((k, v) for k, v in acc.items() if k[0] == c.key),
+    mine = sorted(acc,
                   key=lambda kv: (kv[0][2], kv[0][1], -1 if kv[0][3] is None else kv[0][3],
                                   tuple("" if x is None else x for x in kv[0][4])))
     used: dict[tuple, Decimal] = {}

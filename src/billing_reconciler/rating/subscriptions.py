@@ -211,8 +211,11 @@ def recurring_balances(contract: Mapping[str, Any], item: Mapping[str, Any], kin
         anchor, frequency = start, item["recurrence_frequency"]
     else:
         anchor, frequency = statement_anchor(contract)
-    gens = [p for p in timegrid.periods(anchor, frequency, start, _horizon(stop, until, anchor, frequency))
-            if p[0] < until]
+    # Up to the end of the last statement period: a period starting exactly there is invoiced on it
+    # when charges are consolidated onto usage invoices.
+    limit = max([until, *(p[1] for p in statement_periods)])
+    gens = [p for p in timegrid.periods(anchor, frequency, start, _horizon(stop, limit, anchor, frequency))
+            if p[0] <= limit]
     name = item.get("name") or products.get(item["product"], {}).get("name", item["product"])
     priority = to_decimal(item["priority"]) if item.get("priority") is not None else None
     unit = to_decimal(item["access_amount"]["unit_price"])

@@ -11,6 +11,7 @@ import calendar
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from functools import lru_cache
 
 from ..timeutil import parse_timestamp
 
@@ -23,6 +24,11 @@ def ts(value: str | datetime | None) -> datetime | None:
     """A canonical timestamp string (or a datetime) as an aware UTC datetime."""
     if value is None or isinstance(value, datetime):
         return value
+    return _parse(value)
+
+
+@lru_cache(maxsize=65536)
+def _parse(value: str) -> datetime:
     return parse_timestamp(value)
 
 

@@ -1,0 +1,186 @@
+"""Rating benchmark: ingest rate (SQLite, PostgreSQL) and `invoices` throughput for all customers.
+
+A synthetic month (November 2024) of usage across N customers, each on a WidgetsExpress-like
+contract (cloud-2024 rate card: a flat API-call rate, a tiered compute rate, a flat export rate;
+a prepaid commit on cloud products, a 0.95 cloud override, a US+EU usage filter, a monthly
+statement and a platform charge). Events are JSON Lines through the real parser and ingest path.
+
+Phases:
+1. ingest into a fresh SQLite store (events/s);
+2. `invoices` for every customer (usage request -> SQL aggregation -> rating), in a child process
+   so its peak memory (ru_maxrss) is its own; events/s = events in the store / wall seconds;
+3. ingest a smaller sample into a throw-away PostgreSQL server (tests/pgserver.py), events/s, and
+   `invoices` there.
+
+    python bench/bench_rating.py [--events 10000000] [--customers 1000] [--pg-events 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+MONTH = datetime(2024, 11, 1, tzinfo=timezone.utc)
+UNTIL = datetime(2024, 12, 1, tzinfo=timezone.utc)
+TARGET = 1_000_000  # events/s for invoices
+
+
+def state_specs(customers: int) -> dict:
+    from billing_reconciler.manifests import load_or_raise
+
+    catalog = {}
+    for m in load_or_raise(ROOT / "manifests" / "catalog").manifests:
+        catalog.setdefault(m.kind, {})[m.name] = m.spec
+    catalog["Customer"], catalog["Contract"] = {}, {}
+    for i in range(customers):
+        key = f"cust-{i:05d}"
+        catalog["Customer"][key] = {"name": f"Customer {i}", "ingest_aliases": [f"alias-{i:05d}"]}
+        catalog["Contract"][f"{key}-2024"] = {
+            "customer": key, "rate_card": "cloud-2024", "starting_at": "2024-11-01T00:00:00Z",
+            "usage_statement_schedule": {"frequency": "MONTHLY", "day": "FIRST_OF_MONTH"},
+            "scheduled_charges_on_usage_invoices": "ALL",
+            "usage_filter": {"group_key": "region", "group_values": ["US", "EU"], "starting_at": "2024-11-01T00:00:00Z"},
+            "commits": [{"key": "prepaid", "type": "PREPAID", "product": "prepaid-commit",
+                         "applicable_product_tags": ["cloud"],
+                         "access_schedule": {"schedule_items": [{"amount": 500000, "starting_at": "2024-11-01T00:00:00Z",
+                                                                 "ending_before": "2025-11-01T00:00:00Z"}]},
+                         "invoice_schedule": {"schedule_items": [{"amount": 500000, "timestamp": "2024-11-01T00:00:00Z"}]}}],
+            "overrides": [{"key": "cloud-discount", "starting_at": "2024-11-01T00:00:00Z", "type": "MULTIPLIER",
+                           "multiplier": 0.95, "applicable_product_tags": ["cloud"]}],
+            "scheduled_charges": [{"key": "platform", "product": "platform-fee", "schedule": {"recurring_schedule": {
+                "starting_at": "2024-12-01T00:00:00Z", "ending_before": "2025-12-01T00:00:00Z", "frequency": "MONTHLY",
+                "amount": 100000, "amount_distribution": "EACH"}}}],
+        }
+    return catalog
+
+
+def write_events(path: Path, n: int, customers: int, seed: int = 7) -> None:
+    rnd = random.Random(seed)
+    regions = ["US", "US", "EU", "APAC"]
+    seconds = int((UNTIL - MONTH).total_seconds())
+    base = MONTH.timestamp()
+    with path.open("w") as f:
+        for i in range(n):
+            c = rnd.randrange(customers)
+            ref = f"alias-{c:05d}" if i % 2 else f"cust-{c:05d}"
+            t = datetime.fromtimestamp(base + rnd.randrange(seconds), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            kind = i % 3
+            region = regions[i % 4]
+            if kind == 0:
+                ev = ("api_call", f'{{"region":"{region}"}}')
+            elif kind == 1:
+                ev = ("compute", f'{{"region":"{region}","hours":{rnd.randrange(1, 400) / 4}}}')
+            else:
+                ev = ("data_export", f'{{"region":"{region}","gb":{rnd.randrange(1, 50)}}}')
+            f.write(f'{{"transaction_id":"tx-{i}","customer_id":"{ref}","event_type":"{ev[0]}",'
+                    f'"timestamp":"{t}","properties":{ev[1]}}}\n')
+
+
+def ingest_file(url: str, path: Path) -> tuple[int, float]:
+    from billing_reconciler.events.billing import open_engine
+    from billing_reconciler.events.ingest import ingest
+    from billing_reconciler.events.parse import parse_jsonl
+    from billing_reconciler.store import Store
+
+    Store(url).init()
+    engine = open_engine(url)
+    t0 = time.perf_counter()
+    with path.open() as f:
+        result = ingest(engine, parse_jsonl(f))
+    elapsed = time.perf_counter() - t0
+    assert not result.errors, result.errors[:3]
+    return result.inserted, elapsed
+
+
+def invoices_phase(url: str, customers: int) -> None:
+    """Child process: rate every customer; print JSON figures."""
+    from billing_reconciler.events.billing import open_engine, rate_store
+    from billing_reconciler.rating import BillingState
+
+    state = BillingState.from_specs(state_specs(customers))
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        from sqlalchemy import text
+        events = conn.execute(text("SELECT count(*) FROM usage_events")).scalar()
+    t0 = time.perf_counter()
+    (result,) = rate_store(engine, state, UNTIL)
+    elapsed = time.perf_counter() - t0
+    total = sum(inv.total for inv in result.invoices)
+    print(json.dumps({"events": events, "seconds": elapsed, "invoices": len(result.invoices),
+                      "total_cents": str(total),
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def run_invoices(url: str, customers: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--phase", "invoices", "--url", url,
+                          "--customers", str(customers)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def report(label: str, figures: dict) -> None:
+    rate = figures["events"] / figures["seconds"]
+    print(f"{label}: {figures['events']:,} events, {figures['invoices']} invoices in {figures['seconds']:.2f} s "
+          f"= {rate:,.0f} events/s (target {TARGET:,}: {'OK' if rate >= TARGET else 'MISSED'}); "
+          f"peak RSS {figures['peak_rss_mb']:.0f} MB")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--customers", type=int, default=1000)
+    ap.add_argument("--pg-events", type=int, default=1_000_000)
+    ap.add_argument("--phase", default="all")
+    ap.add_argument("--url")
+    ap.add_argument("--keep", help="directory to keep the SQLite store and events in")
+    args = ap.parse_args()
+    if args.phase == "invoices":
+        invoices_phase(args.url, args.customers)
+        return
+    work = Path(args.keep or tempfile.mkdtemp(prefix="bench-rating-"))
+    work.mkdir(parents=True, exist_ok=True)
+    events_file = work / "events.jsonl"
+    t0 = time.perf_counter()
+    write_events(events_file, args.events, args.customers)
+    print(f"generated {args.events:,} events for {args.customers} customers in {time.perf_counter() - t0:.1f} s")
+    db = work / "state.db"
+    if db.exists():
+        db.unlink()
+    url = f"sqlite:///{db}"
+    n, secs = ingest_file(url, events_file)
+    print(f"ingest SQLite: {n:,} events in {secs:.1f} s = {n / secs:,.0f} events/s")
+    report("invoices SQLite", run_invoices(url, args.customers))
+    # Scaling: half the events, same customers; the peak memory should not move with the count.
+    if args.pg_events:
+        from tests.pgserver import PostgresUnavailable, start_server
+
+        try:
+            server = start_server()
+        except PostgresUnavailable as exc:
+            print(f"PostgreSQL skipped: {exc}")
+            return
+        try:
+            pg_file = work / "events-pg.jsonl"
+            write_events(pg_file, args.pg_events, args.customers)
+            pg_url = server.create_database("bench")
+            n, secs = ingest_file(pg_url, pg_file)
+            print(f"ingest PostgreSQL: {n:,} events in {secs:.1f} s = {n / secs:,.0f} events/s")
+            report("invoices PostgreSQL", run_invoices(pg_url, args.customers))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
