@@ -1,0 +1,1 @@
+"""Executing plans: the applier and the backends it runs operations through."""

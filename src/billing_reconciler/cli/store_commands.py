@@ -1,0 +1,240 @@
+"""Store commands: init, plan, apply, show, history, import."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .. import canonical
+from ..apply.applier import ApplyError, apply_plan
+from ..apply.backends.embedded import EmbeddedBackend
+from ..manifests import ManifestErrors, load_manifests
+from ..plan.planfile import PlanFileError, StalePlan, read_plan, write_plan
+from ..plan.render import render
+from ..service import plan_from_tree
+from ..store.store import LockTimeout, NotInitialized, Store, StoreError
+from .context import Settings, pass_settings
+
+FORMATS = click.Choice(["text", "markdown", "json"])
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+def open_store(settings: Settings) -> Store:
+    try:
+        return Store(settings.store)
+    except Exception as exc:  # noqa: BLE001 - bad URL, missing driver: say so plainly
+        fail(f"cannot open store {settings.store}: {exc}")
+        raise
+
+
+def non_interactive() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes") or not sys.stdin.isatty()
+
+
+@click.command("init")
+@pass_settings
+def init_command(settings: Settings) -> None:
+    """Create the store (or upgrade its schema) and a starter manifests/ directory if absent."""
+    store = open_store(settings)
+    lineage, created = store.init()
+    click.echo(("Initialised" if created else "Store already initialised;") +
+               f" store {settings.store} (lineage {lineage}, schema v{store.schema_version()}).")
+    manifests = Path(settings.manifests_dir)
+    if not manifests.exists():
+        manifests.mkdir(parents=True)
+        (manifests / "README.md").write_text("Put billing-reconciler manifests (*.yaml) here.\n")
+        click.echo(f"Created {manifests}/.")
+
+
+def _make_plan(settings: Settings, targets, prune, replace):
+    store = open_store(settings)
+    try:
+        return store, plan_from_tree(store, settings.manifests_dir, cache=settings.manifest_cache(),
+                                     targets=tuple(targets), prune=prune, replace=tuple(replace))
+    except ManifestErrors as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        fail(f"{len(exc.problems)} problem(s) in the manifests; fix them and plan again")
+        raise
+
+
+@click.command("plan")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Save the plan for `apply FILE`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error.")
+@click.option("--target", "targets", multiple=True, metavar="ADDRESS", help="Only this object (and what it needs).")
+@click.option("--prune", is_flag=True, help="Archive store objects that no manifest manages.")
+@click.option("--replace", "replace", multiple=True, metavar="ADDRESS",
+              help="Archive and re-create this object (for fields the API cannot change).")
+@pass_settings
+def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace) -> None:
+    """Show the billing API operations that turn the store into what the manifests say."""
+    _store, plan = _make_plan(settings, targets, prune, replace)
+    click.echo(render(plan, fmt, color=settings.color), nl=False)
+    if out_file and not plan.errored:
+        write_plan(plan, out_file)
+        click.echo(f"Saved the plan to {out_file}; apply it with `billing-reconciler apply {out_file}`.", err=True)
+    if plan.errored:
+        sys.exit(1)
+    sys.exit(2 if detailed_exitcode and plan.has_changes else 0)
+
+
+@click.command("apply")
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--lock-timeout", default=30.0, show_default=True, type=float, help="Seconds to wait for the store lock.")
+@click.option("--target", "targets", multiple=True, metavar="ADDRESS")
+@click.option("--prune", is_flag=True)
+@click.option("--replace", "replace", multiple=True, metavar="ADDRESS")
+@pass_settings
+def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, targets, prune, replace) -> None:
+    """Execute a saved plan, or plan now, show it and ask before applying."""
+    store = open_store(settings)
+    if plan_file:
+        try:
+            plan = read_plan(plan_file)
+        except PlanFileError as exc:
+            fail(str(exc))
+        _check_same_tree(settings, plan)
+    else:
+        store, plan = _make_plan(settings, targets, prune, replace)
+        click.echo(render(plan, "text", color=settings.color), nl=False)
+        if plan.errored:
+            sys.exit(1)
+        if not plan.operations:
+            return
+        if not auto_approve:
+            if non_interactive():
+                fail("refusing to apply without confirmation: no terminal (or CI=true); "
+                     "pass --auto-approve, or apply a saved plan file")
+            if not click.confirm("Apply these operations?", default=False):
+                fail("apply cancelled; nothing was changed")
+    if plan.errored:
+        fail("the plan has errors and cannot be applied")
+    if not plan.operations:
+        click.echo("No changes to apply.")
+        return
+    actor = os.environ.get("BILLING_RECONCILER_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
+    try:
+        result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color)
+    except (StalePlan, LockTimeout, NotInitialized) as exc:
+        fail(str(exc))
+    except ApplyError as exc:
+        fail(str(exc))
+    click.echo(f"Apply complete: {len(result.applied)} operation(s) applied; store serial is now {result.serial}.")
+
+
+def _apply_with_progress(store, plan, lock_timeout, actor, color):
+    backend = EmbeddedBackend()
+    if not (color and len(plan.operations) > 50):
+        return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("Applying", total=len(plan.operations))
+        return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor,
+                          progress=lambda i, op: progress.update(task, completed=i + 1))
+
+
+def _check_same_tree(settings: Settings, plan) -> None:
+    """A saved plan run from the tree it was made from must still match that tree."""
+    if not plan.manifests_digest or not Path(settings.manifests_dir).exists():
+        return
+    current = load_manifests(settings.manifests_dir, cache=settings.manifest_cache())
+    if current.digest != plan.manifests_digest:
+        fail(f"the manifests in {settings.manifests_dir} changed since this plan was made "
+             f"(digest {plan.manifests_digest} -> {current.digest}); run plan again")
+
+
+@click.command("show")
+@click.argument("address", required=False)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_settings
+def show_command(settings: Settings, address, fmt) -> None:
+    """Show the store's current objects (or one, by address)."""
+    snapshot = open_store(settings).snapshot()
+    if not snapshot.initialized:
+        fail("the store is not initialised; run `billing-reconciler init`")
+    objects = snapshot.objects
+    if address:
+        if address not in objects:
+            fail(f"{address} is not in the store")
+        objects = {address: objects[address]}
+    data = {
+        "store": {"lineage": snapshot.lineage, "serial": snapshot.serial},
+        "objects": [
+            {"address": o.address, "id": o.remote_id, "drifted": o.drifted, "spec": o.spec,
+             "items": [{"list": i.list_name, "key": i.key, "id": i.remote_id, "archived": i.archived}
+                       for i in o.items]}
+            for o in sorted(objects.values(), key=lambda o: o.address)
+        ],
+    }
+    if fmt == "json":
+        click.echo(canonical.dumps(data, indent=2, sort_keys=False))
+        return
+    click.echo(f"Store lineage {snapshot.lineage}, serial {snapshot.serial}, {len(snapshot.objects)} object(s).")
+    for obj in data["objects"]:
+        click.echo(f"{obj['address']}  id={obj['id']}" + ("  (drifted)" if obj["drifted"] else ""))
+        if address:
+            click.echo(canonical.dumps(obj["spec"], indent=2, sort_keys=False))
+            for item in obj["items"]:
+                state = "archived" if item["archived"] else "active"
+                click.echo(f"  {item['list']}[{item['key']}]  id={item['id']}  {state}")
+
+
+@click.command("history")
+@click.argument("address", required=False)
+@click.option("--limit", type=int, default=None)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_settings
+def history_command(settings: Settings, address, limit, fmt) -> None:
+    """Applied operations, newest first."""
+    store = open_store(settings)
+    if not store.snapshot().initialized:
+        fail("the store is not initialised; run `billing-reconciler init`")
+    rows = store.history(address, limit)
+    if fmt == "json":
+        click.echo(canonical.dumps({"edits": rows}, indent=2, sort_keys=False))
+        return
+    if not rows:
+        click.echo("No applied operations" + (f" for {address}." if address else "."))
+    for row in rows:
+        click.echo(f"serial {row['serial']}  {row['applied_at']}  {row['op']:<48} {row['address']}  ({row['actor']})")
+
+
+@click.command("import")
+@click.option("--out", "out_dir", default=None, help="Directory to write into (default: <manifests>/imported).")
+@pass_settings
+def import_command(settings: Settings, out_dir) -> None:
+    """Write manifests for store objects that no manifest manages (adopt an existing account)."""
+    from ..manifests.export import write_manifests
+
+    store = open_store(settings)
+    snapshot = store.snapshot()
+    if not snapshot.initialized:
+        fail("the store is not initialised; run `billing-reconciler init`")
+    loaded = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()) \
+        if Path(settings.manifests_dir).exists() else None
+    if loaded is not None and loaded.problems:
+        for problem in loaded.problems:
+            click.echo(str(problem), err=True)
+        fail("fix the manifests before importing (import must know which objects are managed)")
+    managed = {m.address for m in loaded.manifests} if loaded else set()
+    objects = [o for a, o in sorted(snapshot.objects.items()) if a not in managed]
+    if not objects:
+        click.echo("Nothing to import: every store object is managed by a manifest.")
+        return
+    target = Path(out_dir) if out_dir else Path(settings.manifests_dir) / "imported"
+    written = write_manifests([(o.kind, o.key, o.spec) for o in objects], target)
+    click.echo(f"Imported {len(objects)} object(s) into {len(written)} file(s) under {target}/.")
+
+
+COMMANDS = [init_command, plan_command, apply_command, show_command, history_command, import_command]

@@ -1,0 +1,101 @@
+"""Build a Plan: compare manifests (desired) with the store (actual), kind by kind.
+
+Digests are compared first; only objects whose digest differs are diffed field by field.
+Operations come out in dependency order (metric -> product -> rate card -> customer -> contract),
+then by address, so the same input always gives the byte-identical plan. Archives (prune) come
+last, in reverse dependency order.
+"""
+
+from __future__ import annotations
+
+from ..manifests.document import Manifest
+from ..manifests.loader import locate_all
+from ..manifests.model import KIND_ORDER
+from ..store.store import Snapshot
+from .context import PlanContext
+from .diff import field_changes
+from .kinds import PLANNERS
+from .operations import Operation
+from .plan import Drift, Plan
+
+
+def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_digest: str = "",
+               targets: tuple[str, ...] = (), prune: bool = False, replace: tuple[str, ...] = ()) -> Plan:
+    desired = {m.address: m for m in manifests}
+    ctx = PlanContext(snapshot=snapshot, desired=desired)
+    ctx.creating = {a for a in desired if a not in snapshot.objects} | set(replace)
+    operations: list[Operation] = []
+    drift: list[Drift] = []
+    rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
+
+    for address in sorted(desired, key=lambda a: (rank[desired[a].kind], a)):
+        manifest = desired[address]
+        planner = PLANNERS[manifest.kind]
+        actual = snapshot.objects.get(address)
+        if actual is None:
+            operations += planner.create(ctx, manifest)
+            continue
+        drifted = actual.drifted
+        if drifted:
+            drift.append(Drift(address, tuple(field_changes(actual.spec, manifest.spec))))
+        if manifest.digest == actual.applied_digest and not drifted:
+            continue
+        if address in replace:
+            operations += [_as_replace(op) for op in planner.archive(ctx, actual)]
+            operations += [_as_replace(op) for op in planner.create(ctx, manifest)]
+            continue
+        reason = "drifted: changed outside the manifests" if drifted else "changed in manifests"
+        ops = planner.update(ctx, manifest, actual, reason)
+        operations += [_mark_drift(op) for op in ops] if drifted else ops
+
+    unmanaged = sorted(a for a in snapshot.objects if a not in desired and not snapshot.objects[a].archived)
+    if prune:
+        for address in sorted(unmanaged, key=lambda a: (-rank[a.split("/")[0]], a)):
+            actual = snapshot.objects[address]
+            operations += PLANNERS[actual.kind].archive(ctx, actual)
+        unmanaged = []
+
+    if targets:
+        operations = _targeted(operations, targets)
+    texts = {}
+    errors = tuple(locate_all(ctx.refusals, texts))
+    return Plan(
+        lineage=snapshot.lineage,
+        serial=snapshot.serial,
+        manifests_digest=manifests_digest,
+        operations=tuple(operations),
+        drift=tuple(drift),
+        unmanaged=tuple(unmanaged),
+        errors=errors,
+        targets=tuple(targets),
+        prune=prune,
+    )
+
+
+def _as_replace(op: Operation) -> Operation:
+    from dataclasses import replace as dc_replace
+
+    from .operations import Action
+
+    return dc_replace(op, action=Action.REPLACE, reason="replace requested (--replace)")
+
+
+def _mark_drift(op: Operation) -> Operation:
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(op, drift=True)
+
+
+def _targeted(operations: list[Operation], targets: tuple[str, ...]) -> list[Operation]:
+    """Only the targeted objects, plus the objects they need created first."""
+    wanted = set(targets)
+    changed = True
+    while changed:
+        changed = False
+        for op in operations:
+            if op.address in wanted:
+                for dep in op.depends_on:
+                    if dep not in wanted:
+                        wanted.add(dep)
+                        changed = True
+    return [op for op in operations if op.address in wanted]

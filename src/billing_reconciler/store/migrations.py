@@ -1,0 +1,58 @@
+"""Versioned schema migrations: an older store is upgraded in place, never recreated.
+
+Each migration is (version, name, function(connection)). Version 1 creates the tables as first
+released; later versions alter them. `schema_migrations` records what has run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel
+
+from ..timeutil import utc_now
+
+Migration = tuple[int, str, Callable[[Connection], None]]
+
+
+def _v1_create_tables(conn: Connection) -> None:
+    SQLModel.metadata.create_all(conn)
+
+
+def _v2_edits_index(conn: Connection) -> None:
+    # `history ADDRESS` reads one object's edits, newest first.
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_edits_serial_address ON edits (serial, address)"))
+
+
+MIGRATIONS: list[Migration] = [
+    (1, "create tables", _v1_create_tables),
+    (2, "index edits by serial and address", _v2_edits_index),
+]
+
+
+def current_version(conn: Connection) -> int:
+    if not inspect(conn).has_table("schema_migrations"):
+        return 0
+    row = conn.execute(text("SELECT MAX(version) FROM schema_migrations")).first()
+    return int(row[0] or 0)
+
+
+def migrate(conn: Connection) -> list[int]:
+    """Run every migration newer than the store; returns the versions applied."""
+    version = current_version(conn)
+    applied = []
+    if version == 0:
+        SQLModel.metadata.tables["schema_migrations"].create(conn, checkfirst=True)
+    for number, name, step in MIGRATIONS:
+        if number <= version:
+            continue
+        step(conn)
+        conn.execute(text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),
+                     {"v": number, "n": name, "t": utc_now()})
+        applied.append(number)
+    return applied
+
+
+LATEST_VERSION = MIGRATIONS[-1][0]

@@ -1,0 +1,334 @@
+"""The store: read snapshots, take the apply lock, write inside one transaction.
+
+SQLite (default) or PostgreSQL, through SQLAlchemy/sqlmodel. Writes happen only through
+`Store.transaction()`, which holds the store lock (SQLite `BEGIN IMMEDIATE`, PostgreSQL
+`pg_advisory_xact_lock`) for the whole apply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import create_engine
+
+from .. import canonical
+from ..timeutil import utc_now
+from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+from .migrations import current_version, migrate
+
+# Any 64-bit number that is ours: the advisory lock id of the apply lock.
+PG_LOCK_ID = 0x6269_6C6C_7265_636E  # "billrecn"
+
+
+class StoreError(Exception):
+    pass
+
+
+class NotInitialized(StoreError):
+    pass
+
+
+class LockTimeout(StoreError):
+    pass
+
+
+@dataclass
+class StoredItem:
+    list_name: str
+    key: str
+    remote_id: str
+    body: dict[str, Any]
+    archived: bool
+
+
+@dataclass
+class StoredObject:
+    id: int
+    kind: str
+    key: str
+    remote_id: str
+    body_text: str
+    applied_digest: str
+    archived: bool
+    items: list[StoredItem] = field(default_factory=list)
+    _spec: dict[str, Any] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.key}"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        if self._spec is None:
+            self._spec = canonical.loads(self.body_text)
+        return self._spec
+
+    @property
+    def body_digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.body_text.encode()).hexdigest()
+
+    @property
+    def drifted(self) -> bool:
+        """The body no longer is what was last applied: it changed outside the manifests."""
+        return self.body_digest != self.applied_digest
+
+    def item_id(self, list_name: str, key: str) -> str | None:
+        for item in self.items:
+            if item.list_name == list_name and item.key == key and not item.archived:
+                return item.remote_id
+        return None
+
+
+@dataclass
+class Snapshot:
+    lineage: str | None
+    serial: int
+    objects: dict[str, StoredObject]
+
+    @property
+    def initialized(self) -> bool:
+        return self.lineage is not None
+
+
+def default_sqlite_path(url: str) -> Path | None:
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):])
+    return None
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        path = default_sqlite_path(url)
+        if path is not None and str(path) not in ("", ":memory:"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = _make_engine(url)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        return cls(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- setup ---------------------------------------------------------------------------
+
+    def init(self) -> tuple[str, bool]:
+        """Create or upgrade the tables and the lineage. Returns (lineage, created)."""
+        with self.transaction(lock_timeout=30, holder="init") as conn:
+            migrate(conn)
+            row = conn.execute(text("SELECT lineage FROM state WHERE id = 1")).first()
+            if row is not None:
+                return row[0], False
+            lineage = str(uuid.uuid4())
+            now = utc_now()
+            conn.execute(text("INSERT INTO state (id, lineage, serial, created_at, updated_at) "
+                              "VALUES (1, :l, 0, :n, :n)"), {"l": lineage, "n": now})
+            return lineage, True
+
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            return current_version(conn)
+
+    def state(self) -> tuple[str | None, int]:
+        with self.engine.connect() as conn:
+            return _read_state(conn)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def snapshot(self, *, include_archived: bool = False) -> Snapshot:
+        with self.engine.connect() as conn:
+            lineage, serial = _read_state(conn)
+            if lineage is None:
+                return Snapshot(None, 0, {})
+            objects: dict[str, StoredObject] = {}
+            by_id: dict[int, StoredObject] = {}
+            where = "" if include_archived else " WHERE archived_at IS NULL"
+            for row in conn.execute(text(
+                    "SELECT id, kind, key, remote_id, body, applied_digest, archived_at FROM objects" + where)):
+                obj = StoredObject(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None)
+                objects[obj.address] = obj
+                by_id[obj.id] = obj
+            for row in conn.execute(text(
+                    "SELECT owner_id, list_name, key, remote_id, body, archived_at FROM sub_items ORDER BY id")):
+                owner = by_id.get(row[0])
+                if owner is not None:
+                    owner.items.append(StoredItem(row[1], row[2], row[3], canonical.loads(row[4]), row[5] is not None))
+            return Snapshot(lineage, serial, objects)
+
+    def usage_filter_history(self, contract_key: str) -> list[dict[str, Any]]:
+        """Applied usage filters of a contract, oldest first (set_usage_filter is append-only)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT s.body FROM sub_items s JOIN objects o ON o.id = s.owner_id "
+                "WHERE o.kind = 'Contract' AND o.key = :k AND s.list_name = 'usage_filter_schedule' "
+                "ORDER BY s.key, s.id"), {"k": contract_key}).all()
+        return [canonical.loads(r[0]) for r in rows]
+
+    def history(self, address: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        query = "SELECT serial, applied_at, op, address, action, request, response, actor FROM edits"
+        params: dict[str, Any] = {}
+        if address:
+            query += " WHERE address = :a OR address LIKE :prefix"
+            params = {"a": address, "prefix": address + ".%"}
+        query += " ORDER BY id DESC"
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        with self.engine.connect() as conn:
+            return [
+                {"serial": r[0], "applied_at": _as_text(r[1]), "op": r[2], "address": r[3], "action": r[4],
+                 "request": json.loads(r[5]), "response": json.loads(r[6]), "actor": r[7]}
+                for r in conn.execute(text(query), params)
+            ]
+
+    # --- writing -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self, *, lock_timeout: float = 30.0, holder: str = "") -> Iterator[Connection]:
+        """One transaction under the store lock; rolled back on any exception."""
+        with self.engine.connect() as conn:
+            try:
+                _lock(conn, self.is_sqlite, timeout=lock_timeout, url=self.url, holder=holder)
+                yield conn
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                if self.is_sqlite:
+                    _clear_lock_info(self.url)
+
+
+def _as_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_setup(dbapi_conn, _record):  # noqa: ANN001
+            dbapi_conn.execute("PRAGMA foreign_keys = ON")
+            dbapi_conn.execute("PRAGMA journal_mode = WAL")
+            dbapi_conn.execute("PRAGMA synchronous = NORMAL")
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            # Reads begin deferred; the apply path asks for IMMEDIATE (the write lock) in _lock().
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("immediate") else "BEGIN")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _lock(conn: Connection, is_sqlite: bool, *, timeout: float, url: str = "", holder: str = "") -> None:
+    if is_sqlite:
+        _sqlite_lock(conn, timeout, url, holder)
+    else:
+        _pg_lock(conn, timeout)
+
+
+def _sqlite_lock(conn: Connection, timeout: float, url: str, holder: str) -> None:
+    # BEGIN IMMEDIATE takes the write lock now, not at the first write, so two applies never
+    # interleave; the busy timeout makes the second one wait up to --lock-timeout.
+    if conn.in_transaction():
+        conn.rollback()
+    conn.connection.driver_connection.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+    conn.info["immediate"] = True
+    try:
+        conn.begin()
+    except OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        raise LockTimeout(_sqlite_lock_message(url, timeout)) from None
+    finally:
+        conn.info["immediate"] = False
+    if url:
+        _write_lock_info(url, holder)
+
+
+def _lock_info_path(url: str) -> Path | None:
+    path = default_sqlite_path(url)
+    return None if path is None else path.with_name(path.name + ".lock-info")
+
+
+def _write_lock_info(url: str, holder: str) -> None:
+    path = _lock_info_path(url)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.write_text(json.dumps({"pid": os.getpid(), "holder": holder,
+                                        "started_at": utc_now().isoformat()}))
+
+
+def _clear_lock_info(url: str) -> None:
+    path = _lock_info_path(url)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            info = json.loads(path.read_text())
+            if info.get("pid") == os.getpid():
+                path.unlink()
+
+
+def _sqlite_lock_message(url: str, timeout: float) -> str:
+    path = _lock_info_path(url)
+    detail = ""
+    if path is not None:
+        with contextlib.suppress(OSError, ValueError):
+            info = json.loads(path.read_text())
+            detail = (f"; held by pid {info.get('pid')} ({info.get('holder') or 'apply'}) "
+                      f"since {info.get('started_at')}")
+    return (f"could not take the store lock within {timeout:g}s: another apply is running{detail}. "
+            "Wait for it to finish, or raise --lock-timeout.")
+
+
+def _pg_lock(conn: Connection, timeout: float) -> None:
+    conn.execute(text(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'"))
+    try:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": PG_LOCK_ID})
+    except OperationalError as exc:
+        if "lock timeout" not in str(exc) and "canceling statement" not in str(exc):
+            raise
+        conn.rollback()
+        since = _pg_lock_holder(conn)
+        raise LockTimeout(
+            f"could not take the store lock within {timeout:g}s: another apply is running"
+            f"{since}. Wait for it to finish, or raise --lock-timeout.") from None
+    conn.execute(text("SET LOCAL lock_timeout = 0"))
+
+
+def _pg_lock_holder(conn: Connection) -> str:
+    key_hi, key_lo = (PG_LOCK_ID >> 32) & 0xFFFFFFFF, PG_LOCK_ID & 0xFFFFFFFF
+    row = conn.execute(text(
+        "SELECT a.pid, a.xact_start, a.application_name FROM pg_locks l "
+        "JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :hi AND l.objid = :lo"),
+        {"hi": key_hi, "lo": key_lo}).first()
+    conn.rollback()
+    if row is None:
+        return ""
+    started = row[1].isoformat() if row[1] is not None else "unknown"
+    return f"; held by PostgreSQL backend pid {row[0]} since {started}"
+
+
+def _read_state(conn: Connection) -> tuple[str | None, int]:
+    try:
+        row = conn.execute(text("SELECT lineage, serial FROM state WHERE id = 1")).first()
+    except Exception:  # noqa: BLE001 - no tables yet: not initialised
+        if conn.in_transaction():
+            conn.rollback()
+        return None, 0
+    return (row[0], int(row[1])) if row else (None, 0)
