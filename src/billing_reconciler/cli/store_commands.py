@@ -9,15 +9,10 @@ from pathlib import Path
 
 import click
 
-from .. import canonical
-from ..apply.applier import ApplyError, apply_plan
-from ..apply.backends.embedded import EmbeddedBackend
-from ..manifests import ManifestErrors, load_manifests
-from ..plan.planfile import PlanFileError, StalePlan, read_plan, write_plan
-from ..plan.render import render
-from ..service import plan_from_tree
-from ..store.store import LockTimeout, NotInitialized, Store, StoreError
 from .context import Settings, pass_settings
+
+# Heavy modules (sqlalchemy, pydantic, deepdiff) are imported inside the commands that need
+# them, so `--help` and `validate` stay fast.
 
 FORMATS = click.Choice(["text", "markdown", "json"])
 
@@ -27,7 +22,9 @@ def fail(message: str) -> None:
     sys.exit(1)
 
 
-def open_store(settings: Settings) -> Store:
+def open_store(settings: Settings):
+    from ..store.store import Store
+
     try:
         return Store(settings.store)
     except Exception as exc:  # noqa: BLE001 - bad URL, missing driver: say so plainly
@@ -55,6 +52,9 @@ def init_command(settings: Settings) -> None:
 
 
 def _make_plan(settings: Settings, targets, prune, replace):
+    from ..manifests import ManifestErrors
+    from ..service import plan_from_tree
+
     store = open_store(settings)
     try:
         return store, plan_from_tree(store, settings.manifests_dir, cache=settings.manifest_cache(),
@@ -77,6 +77,9 @@ def _make_plan(settings: Settings, targets, prune, replace):
 @pass_settings
 def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace) -> None:
     """Show the billing API operations that turn the store into what the manifests say."""
+    from ..plan.planfile import write_plan
+    from ..plan.render import render
+
     _store, plan = _make_plan(settings, targets, prune, replace)
     click.echo(render(plan, fmt, color=settings.color), nl=False)
     if out_file and not plan.errored:
@@ -97,6 +100,11 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
 @pass_settings
 def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, targets, prune, replace) -> None:
     """Execute a saved plan, or plan now, show it and ask before applying."""
+    from ..apply.applier import ApplyError
+    from ..plan.planfile import PlanFileError, StalePlan, read_plan
+    from ..plan.render import render
+    from ..store.store import LockTimeout, NotInitialized
+
     store = open_store(settings)
     if plan_file:
         try:
@@ -133,6 +141,9 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
 
 
 def _apply_with_progress(store, plan, lock_timeout, actor, color):
+    from ..apply.applier import apply_plan
+    from ..apply.backends.embedded import EmbeddedBackend
+
     backend = EmbeddedBackend()
     if not (color and len(plan.operations) > 50):
         return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor)
@@ -146,6 +157,8 @@ def _apply_with_progress(store, plan, lock_timeout, actor, color):
 
 def _check_same_tree(settings: Settings, plan) -> None:
     """A saved plan run from the tree it was made from must still match that tree."""
+    from ..manifests import load_manifests
+
     if not plan.manifests_digest or not Path(settings.manifests_dir).exists():
         return
     current = load_manifests(settings.manifests_dir, cache=settings.manifest_cache())
@@ -160,6 +173,8 @@ def _check_same_tree(settings: Settings, plan) -> None:
 @pass_settings
 def show_command(settings: Settings, address, fmt) -> None:
     """Show the store's current objects (or one, by address)."""
+    from .. import canonical
+
     snapshot = open_store(settings).snapshot()
     if not snapshot.initialized:
         fail("the store is not initialised; run `billing-reconciler init`")
@@ -197,6 +212,8 @@ def show_command(settings: Settings, address, fmt) -> None:
 @pass_settings
 def history_command(settings: Settings, address, limit, fmt) -> None:
     """Applied operations, newest first."""
+    from .. import canonical
+
     store = open_store(settings)
     if not store.snapshot().initialized:
         fail("the store is not initialised; run `billing-reconciler init`")
@@ -215,6 +232,7 @@ def history_command(settings: Settings, address, limit, fmt) -> None:
 @pass_settings
 def import_command(settings: Settings, out_dir) -> None:
     """Write manifests for store objects that no manifest manages (adopt an existing account)."""
+    from ..manifests import load_manifests
     from ..manifests.export import write_manifests
 
     store = open_store(settings)
