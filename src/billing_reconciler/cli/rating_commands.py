@@ -122,6 +122,7 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
     until = end or utc_now()
     if start is not None and start >= until:
         raise click.UsageError("--start must be before --end")
+    engine = _engine(settings)
     try:
         state = state_from_manifests(settings.manifests_dir) if from_manifests else state_from_store(settings.store)
     except ManifestErrors as exc:
@@ -131,7 +132,6 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
     if unknown:
         click.echo(f"error: unknown customer(s): {', '.join(unknown)}", err=True)
         sys.exit(1)
-    engine = _engine(settings)
     (result,) = rate_store(engine, state, until, start=start, customers=customers or None)
     if fmt == "json":
         doc = invoices_json(result.invoices)

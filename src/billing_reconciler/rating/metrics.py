@@ -213,6 +213,9 @@ def aggregate_events(events: Iterable[UsageEvent], queries: Iterable[MetricQuery
         for q in queries:
             if not q.matches(event.event_type, event.properties):
                 continue
+            value = event_value(q, event.properties, micros)
+            if q.aggregation in ("UNIQUE", "LATEST") and not value:
+                continue  # no value to count: the event does not form a bucket (as in SQL)
             dims = tuple(dim_value(event.properties.get(d)) for d in q.dims)
-            table.add(q.metric, event.customer_id, w, dims, event_value(q, event.properties, micros))
+            table.add(q.metric, event.customer_id, w, dims, value)
     return table
