@@ -1,0 +1,72 @@
+"""SIGKILL in the middle of a large apply leaves the store exactly as before; the next apply works."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..conftest import ROOT, run_cli
+
+
+def _generate(tmp_path: Path, customers: int) -> Path:
+    subprocess.run([sys.executable, str(ROOT / "bench" / "generate_account.py"), "--customers", str(customers),
+                    "--out", str(tmp_path / "manifests")], check=True, capture_output=True)
+    return tmp_path
+
+
+def _in_apply_transaction(store_url: str, tmp_path: Path) -> bool:
+    """True once the apply holds the store lock (it writes only inside that transaction)."""
+    if store_url.startswith("sqlite"):
+        return Path(store_url[len("sqlite:///"):] + ".lock-info").exists()
+    import psycopg
+
+    dsn = store_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
+        return bool(row and row[0])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/state.db"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_sigkill_during_apply_leaves_the_store_unchanged(tmp_path: Path, store_url: str):
+    tree = _generate(tmp_path, 1500)
+    env = {"BILLING_RECONCILER_STORE": store_url}
+    assert run_cli("init", cwd=tree, env=env).returncode == 0
+    before = json.loads(run_cli("show", "--format", "json", cwd=tree, env=env).stdout)
+
+    exe = Path(sys.executable).with_name("billing-reconciler")
+    proc = subprocess.Popen([str(exe), "apply", "--auto-approve"], cwd=tree,
+                            env={**os.environ, **env, "NO_COLOR": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not _in_apply_transaction(store_url, tmp_path):
+        assert proc.poll() is None, "apply finished before it could be killed; make the account larger"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into the operations
+    assert proc.poll() is None, "apply finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    after = json.loads(run_cli("show", "--format", "json", cwd=tree, env=env).stdout)
+    assert after == before  # same lineage, serial 0, no objects
+    assert run_cli("history", "--format", "json", cwd=tree, env=env).stdout.count('"op"') == 0
+
+    retry = run_cli("apply", "--auto-approve", "--lock-timeout", "30", cwd=tree, env=env)
+    assert retry.returncode == 0, retry.stderr
+    final = json.loads(run_cli("show", "--format", "json", cwd=tree, env=env).stdout)
+    assert final["store"]["serial"] == 1
+    assert len(final["objects"]) > 3000
+    assert run_cli("plan", "--detailed-exitcode", cwd=tree, env=env).returncode == 0
