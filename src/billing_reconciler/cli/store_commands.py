@@ -74,13 +74,17 @@ def _make_plan(settings: Settings, targets, prune, replace):
 @click.option("--prune", is_flag=True, help="Archive store objects that no manifest manages.")
 @click.option("--replace", "replace", multiple=True, metavar="ADDRESS",
               help="Archive and re-create this object (for fields the API cannot change).")
+@click.option("--usage", "usage_file", type=click.Path(exists=True, dir_okay=False), metavar="EVENTS",
+              help="Usage events (JSONL/CSV): show each affected customer's invoice total before and after.")
 @pass_settings
-def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace) -> None:
+def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace, usage_file) -> None:
     """Show the billing API operations that turn the store into what the manifests say."""
     from ..plan.planfile import write_plan
     from ..plan.render import render
 
-    _store, plan = _make_plan(settings, targets, prune, replace)
+    store, plan = _make_plan(settings, targets, prune, replace)
+    if usage_file and not plan.errored:
+        plan = _with_invoice_impact(settings, store, plan, usage_file)
     click.echo(render(plan, fmt, color=settings.color), nl=False)
     if out_file and not plan.errored:
         write_plan(plan, out_file)
@@ -153,6 +157,20 @@ def _apply_with_progress(store, plan, lock_timeout, actor, color):
         task = progress.add_task("Applying", total=len(plan.operations))
         return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor,
                           progress=lambda i, op: progress.update(task, completed=i + 1))
+
+
+def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
+    from dataclasses import replace as dc_replace
+
+    from ..manifests import load_manifests
+    from ..plan.impact import UsageFileError, invoice_impact
+
+    manifests = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()).manifests
+    try:
+        impact = invoice_impact(manifests, store.snapshot(), store.usage_filter_history, usage_file)
+    except UsageFileError as exc:
+        fail(str(exc))
+    return dc_replace(plan, extras={**plan.extras, "invoice_impact": impact})
 
 
 def _check_same_tree(settings: Settings, plan) -> None:

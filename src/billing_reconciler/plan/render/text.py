@@ -52,9 +52,12 @@ def render(plan: Plan, *, color: bool = False) -> str:
         lines.append("")
     impact = plan.extras.get("invoice_impact")
     if impact:
-        lines.append("Invoice impact (--usage):")
+        lines.append(f"Invoice impact over {impact['events']} usage event(s) from {impact['usage']} "
+                     f"(invoices up to {impact['until']}), in cents:")
         for row in impact.get("customers", []):
-            lines.append(f"  {row['customer']}: {row['before']} -> {row['after']} (delta {row['delta']})")
+            lines.append(f"  {row['customer']}: {row['before']} -> {row['after']} ({_signed(row['delta'])})")
+        if not impact.get("customers"):
+            lines.append("  no customer's invoice totals change")
         lines.append("")
     if plan.errored:
         lines.append(_paint("!", f"Plan failed: {len(plan.errors)} error(s); nothing can be applied.", color))
@@ -71,3 +74,7 @@ def _object_action(ops) -> Action:
         if action in actions:
             return action
     return Action.UPDATE
+
+
+def _signed(value) -> str:
+    return f"+{value}" if value > 0 else str(value)

@@ -1,0 +1,53 @@
+"""`plan --usage EVENTS`: each affected customer's invoice total before and after the plan."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..conftest import run_cli
+
+EVENTS = "\n".join(json.dumps(e) for e in [
+    {"transaction_id": "t1", "customer_id": "team@widgetsexpress.com", "event_type": "api_call",
+     "timestamp": "2024-11-03T10:00:00Z", "properties": {"region": "US"}},
+    {"transaction_id": "t2", "customer_id": "widgets-express-prod", "event_type": "data_export",
+     "timestamp": "2024-11-05T10:00:00Z", "properties": {"region": "US", "gb": 10}},
+]) + "\n"
+
+EXPORT_DISCOUNT = """  overrides:
+    - key: export-discount
+      starting_at: 2024-11-01T00:00:00Z
+      type: MULTIPLIER
+      multiplier: 0.5
+      product: data-export
+  commits:
+"""
+
+
+def test_plan_usage_shows_invoice_totals_before_and_after(example_tree: Path):
+    env = {"BILLING_RECONCILER_STORE": f"sqlite:///{example_tree}/s/state.db"}
+    assert run_cli("init", cwd=example_tree, env=env).returncode == 0
+    assert run_cli("apply", "--auto-approve", cwd=example_tree, env=env).returncode == 0
+    (example_tree / "usage.jsonl").write_text(EVENTS)
+    contract = example_tree / "manifests" / "customers" / "widgetsexpress.yaml"
+    contract.write_text(contract.read_text().replace("  commits:\n", EXPORT_DISCOUNT, 1))
+
+    # November: $10,000 commit invoice + $1,000 platform fee + 10 GB x 9 cents export, which the
+    # 0.5 multiplier halves (data export is not a cloud product, so the commit does not cover it):
+    # before 1,000,000 + 100,000 + 90 = 1,100,090; after 1,000,000 + 100,000 + 45 = 1,100,045.
+    result = run_cli("plan", "--usage", "usage.jsonl", "--format", "json", cwd=example_tree, env=env)
+    assert result.returncode == 0, result.stderr
+    impact = json.loads(result.stdout)["invoice_impact"]
+    assert impact["customers"] == [{"customer": "widgetsexpress", "before": 1100090, "after": 1100045,
+                                    "delta": -45}]
+    text = run_cli("plan", "--usage", "usage.jsonl", cwd=example_tree, env=env).stdout
+    assert "widgetsexpress: 1100090 -> 1100045 (-45)" in text
+    markdown = run_cli("plan", "--usage", "usage.jsonl", "--format", "markdown", cwd=example_tree, env=env).stdout
+    assert "| `widgetsexpress` | 1100090 | 1100045 | -45 |" in markdown
+
+
+def test_plan_usage_refuses_bad_event_lines(example_tree: Path):
+    env = {"BILLING_RECONCILER_STORE": f"sqlite:///{example_tree}/s/state.db"}
+    (example_tree / "usage.jsonl").write_text(EVENTS + "{not json\n")
+    result = run_cli("plan", "--usage", "usage.jsonl", cwd=example_tree, env=env)
+    assert result.returncode == 1 and "line 3" in result.stderr
