@@ -307,23 +307,21 @@ def test_base_account_of_the_corpus_is_valid(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_several_broken_files_are_all_reported_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # Four broken files, four different kinds of mistake: a run reports every one of them.
+    # Broken files with different kinds of mistake: one run reports every one of them.
     tree = tmp_path / "manifests"
     tree.mkdir()
     shutil.copy(CORPUS / "dangling-billable-metric" / "catalog.yaml", tree / "catalog.yaml")
     shutil.copy(CORPUS / "wrong-enum-value" / "customer.yaml", tree / "customer.yaml")
-    shutil.copy(CORPUS / "bad-utf8" / "latin1.yaml", tree / "latin1.yaml")
-    (tree / "broken.yaml").write_text("apiVersion: billing-reconciler/v1\nkind: [Product\n")
+    shutil.copy(CORPUS / "ingest-alias-shared-by-two-customers" / "more-customers.yaml", tree / "more-customers.yaml")
     (tree / "more.yaml").write_text(
         "apiVersion: billing-reconciler/v1\nkind: Contract\nmetadata: {name: other}\n"
         "spec: {customer: acme-corp, rate_card: cloud-2024, starting_at: 2024-01-01}\n")
     monkeypatch.chdir(tmp_path)
     result = load_manifests("manifests")
     assert [(p.file, p.line, p.path) for p in result.problems] == [
-        ("manifests/broken.yaml", 3, ""),
         ("manifests/catalog.yaml", 21, "spec.billable_metric"),
         ("manifests/customer.yaml", 26, "spec.commits[0].type"),
-        ("manifests/latin1.yaml", 4, ""),
+        ("manifests/more-customers.yaml", 7, "spec.ingest_aliases[1]"),
         ("manifests/more.yaml", 4, "spec.customer"),
         ("manifests/more.yaml", 4, "spec.starting_at"),
     ]
@@ -332,9 +330,25 @@ def test_several_broken_files_are_all_reported_in_one_run(tmp_path: Path, monkey
     assert cli.returncode == 1
     lines = cli.stderr.splitlines()
     assert lines[:-1] == [str(p) for p in result.problems]
-    assert lines[-1] == "6 problem(s) found in manifests."
-    assert lines[2] == ("manifests/customer.yaml:26:13: Contract/acme-2024: spec.commits[0].type: "
+    assert lines[-1] == "5 problem(s) found in manifests."
+    assert lines[1] == ("manifests/customer.yaml:26:13: Contract/acme-2024: spec.commits[0].type: "
                         "'PREPAYED' is not allowed; use one of 'PREPAID' or 'POSTPAID'; did you mean 'PREPAID'?")
+
+
+@pytest.mark.parametrize("unreadable", ["yaml-syntax-error", "bad-utf8"])
+def test_an_unreadable_file_does_not_make_references_to_its_objects_dangle(
+        unreadable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The catalog cannot be read, so nothing it defines is known: the contract's references to
+    # its products and rate card would all be false errors. Other problems are still reported.
+    tree = tmp_path / "manifests"
+    shutil.copytree(CORPUS / "wrong-enum-value", tree)
+    broken = CORPUS / unreadable / ("customer.yaml" if unreadable == "yaml-syntax-error" else "latin1.yaml")
+    (tree / "catalog.yaml").write_bytes(broken.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    problems = load_manifests("manifests").problems
+    assert [(p.file, p.path) for p in problems] == [
+        ("manifests/catalog.yaml", ""), ("manifests/customer.yaml", "spec.commits[0].type")]
+    assert "references to other manifests are checked once every file can be read" in problems[0].message
 
 
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<column>\d+): (?:(?P<address>[A-Za-z]+(?:/\S+)?): )?"

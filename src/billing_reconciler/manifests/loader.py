@@ -19,7 +19,7 @@ from pathlib import Path as FsPath
 from .cache import ManifestCache
 from .document import Manifest
 from .errors import ManifestErrors, PendingProblem, Problem, format_path
-from .parse import ParsedFile, parse_file  # noqa: F401 - parse_file is part of this module's API
+from .parse import UNREAD_NOTE, ParsedFile, parse_file  # noqa: F401 - parse_file is part of this module's API
 from .references import View, check_references
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -71,9 +71,8 @@ def load_manifests(directory: str | os.PathLike[str], *, cache: ManifestCache | 
 
 
 def _load(root: FsPath, cache: ManifestCache | None, workers: int | None) -> LoadResult:
-    directory = root
     if not root.exists():
-        problem = Problem(str(directory), 0, 0, None, "",
+        problem = Problem(str(root), 0, 0, None, "",
                           "manifest directory does not exist; create it or pass --manifests DIR")
         return LoadResult([], [problem], 0, "")
     files = manifest_files(root)
@@ -113,14 +112,16 @@ def _load(root: FsPath, cache: ManifestCache | None, workers: int | None) -> Loa
             manifests.extend(result.manifests())
             pending.extend(result.problems)
     digest = "sha256:" + tree_hash.hexdigest()
-    pending.extend(_reference_problems(digest, [r for r in parsed if r is not None], cache))
+    complete = all(r is not None and r.readable for r in parsed)
+    pending.extend(_reference_problems(digest, [r for r in parsed if r is not None], cache, complete))
     if cache is not None:
         cache.save()
     problems = locate_all(pending, texts)
     return LoadResult(manifests, problems, len(files), digest)
 
 
-def _reference_problems(tree_digest: str, parsed: list[ParsedFile], cache: ManifestCache | None) -> list[PendingProblem]:
+def _reference_problems(tree_digest: str, parsed: list[ParsedFile], cache: ManifestCache | None,
+                        complete: bool) -> list[PendingProblem]:
     """Cross-object checks; the same tree as last time (the usual warm run) gets the same verdict."""
     known = cache.reference_problems(tree_digest) if cache is not None else None
     if known is not None:
@@ -128,7 +129,7 @@ def _reference_problems(tree_digest: str, parsed: list[ParsedFile], cache: Manif
     views: list[View] = []
     for result in parsed:
         views.extend(result.reference_views())
-    problems = check_references(views)
+    problems = check_references(views, complete)
     if cache is not None:
         cache.put_reference_problems(tree_digest, problems)
     return problems
@@ -149,7 +150,7 @@ def _decode(data: bytes, shown: str, pending: list[PendingProblem]) -> str | Non
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         pending.append(PendingProblem(
             shown, 0, None, (),
-            f"file is not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason}); save it as UTF-8",
+            f"file is not UTF-8 text (byte 0x{data[exc.start]:02x}: {exc.reason}); save it as UTF-8{UNREAD_NOTE}",
             line=line, column=column))
         return None
 

@@ -15,6 +15,8 @@ from .document import Manifest, StoredManifest
 from .errors import PendingProblem
 from .references import Ref, View, find_refs, prune
 
+# Said of a file that cannot be read: references to objects it might define are not checked.
+UNREAD_NOTE = " (references to other manifests are checked once every file can be read)"
 _DOC_START = re.compile(r"(?m)^---")
 _YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
 
@@ -31,6 +33,7 @@ class ParsedFile:
     docs: list[DocRecord] = field(default_factory=list)
     views: bytes = b""  # pickled list[ViewRecord]: only read when references must be re-checked
     problems: list[PendingProblem] = field(default_factory=list)
+    readable: bool = True  # False: not YAML at all, so what it defines is unknown
 
     def manifests(self) -> list[Manifest]:
         new = StoredManifest.from_blob
@@ -51,8 +54,9 @@ def parse_text(shown: str, content_hash: str, text: str) -> ParsedFile:
     raws = fast_parse(text)
     if raws is None:
         line, column, message = syntax_error(text)
-        result.problems.append(PendingProblem(shown, 0, None, (), f"YAML syntax error: {message}",
+        result.problems.append(PendingProblem(shown, 0, None, (), f"YAML syntax error: {message}{UNREAD_NOTE}",
                                               line=line, column=column))
+        result.readable = False
         return result
     for index, raw in enumerate(raws):
         if raw is None:  # an empty document, e.g. after a trailing '---'
