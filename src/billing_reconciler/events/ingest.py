@@ -94,6 +94,10 @@ def ingest(engine: Engine, items: Iterable[UsageEvent | LineError], *, batch: in
     raw = engine.raw_connection()
     try:
         dbapi = raw.driver_connection
+        if engine.dialect.name == "sqlite":
+            # The unique transaction_id index is written in random order: with SQLite's default
+            # 2 MB page cache, ingest slows from 15k to 6k events/s past a million events.
+            dbapi.execute("PRAGMA cache_size = -262144")
         for events in _batches(items, result, batch):
             result.read += len(events)
             result.inserted += insert(dbapi, events)

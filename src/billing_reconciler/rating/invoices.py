@@ -103,3 +103,11 @@ class Invoice:
 
 def invoices_json(invoices: list[Invoice]) -> dict[str, Any]:
     return {"invoices": [inv.to_json() for inv in invoices]}
+
+
+def totals_by_customer(invoices: list[Invoice]) -> dict[str, Decimal]:
+    """Each customer's invoiced total (what `plan --usage` compares before and after a plan)."""
+    out: dict[str, Decimal] = {}
+    for inv in invoices:
+        out[inv.customer] = out.get(inv.customer, Decimal(0)) + inv.total
+    return dict(sorted(out.items()))

@@ -52,7 +52,8 @@ class BillingState:
                 uf = contract.get("usage_filter")
                 entries = [] if not uf else [{**uf, "starting_at": uf.get("starting_at", contract["starting_at"])}]
             state.usage_filters[key] = sorted(
-                (UsageFilterPeriod(e["group_key"], frozenset(e["group_values"]), e["starting_at"]) for e in entries),
+                (UsageFilterPeriod(e["group_key"], frozenset(e["group_values"]),
+                                   e.get("starting_at") or contract["starting_at"]) for e in entries),
                 key=lambda p: p.starting_at)
         return state
 
