@@ -7,6 +7,7 @@ released; later versions alter them. `schema_migrations` records what has run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
@@ -26,9 +27,29 @@ def _v2_edits_index(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_edits_serial_address ON edits (serial, address)"))
 
 
+def _v3_usage_events_ts_epoch(conn: Connection) -> None:
+    # Rating buckets events by integer microseconds in SQL; stores from before this column get it
+    # added and filled from the timestamp they already hold.
+    columns = {c["name"] for c in inspect(conn).get_columns("usage_events")}
+    if "ts_epoch" in columns:
+        return
+    conn.execute(text("ALTER TABLE usage_events ADD COLUMN ts_epoch BIGINT NOT NULL DEFAULT 0"))
+    rows = conn.execute(text("SELECT id, timestamp FROM usage_events")).all()
+    for row_id, stamp in rows:
+        if isinstance(stamp, str):
+            stamp = datetime.fromisoformat(stamp)
+        if stamp.tzinfo is None:
+            stamp = stamp.replace(tzinfo=timezone.utc)
+        micros = (stamp - EPOCH) // timedelta(microseconds=1)
+        conn.execute(text("UPDATE usage_events SET ts_epoch = :t WHERE id = :i"), {"t": micros, "i": row_id})
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
 MIGRATIONS: list[Migration] = [
     (1, "create tables", _v1_create_tables),
     (2, "index edits by serial and address", _v2_edits_index),
+    (3, "usage_events.ts_epoch", _v3_usage_events_ts_epoch),
 ]
 
 
