@@ -76,12 +76,20 @@ def _make_plan(settings: Settings, targets, prune, replace):
               help="Archive and re-create this object (for fields the API cannot change).")
 @click.option("--usage", "usage_file", type=click.Path(exists=True, dir_okay=False), metavar="EVENTS",
               help="Usage events (JSONL/CSV): show each affected customer's invoice total before and after.")
+@click.option("--from-ref", "from_ref", metavar="REF",
+              help="Compare with the manifests at this git revision instead of the store (e.g. origin/main).")
 @pass_settings
-def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace, usage_file) -> None:
+def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace, usage_file,
+                 from_ref) -> None:
     """Show the billing API operations that turn the store into what the manifests say."""
     from ..plan.planfile import write_plan
     from ..plan.render import render
 
+    if from_ref:
+        from .workflow_commands import run_plan_from_ref
+
+        run_plan_from_ref(settings, from_ref, fmt=fmt, out_file=out_file, detailed_exitcode=detailed_exitcode,
+                          targets=targets, prune=prune, replace=replace, usage_file=usage_file)
     store, plan = _make_plan(settings, targets, prune, replace)
     if usage_file and not plan.errored:
         plan = _with_invoice_impact(settings, store, plan, usage_file)

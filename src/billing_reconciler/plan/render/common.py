@@ -1,4 +1,11 @@
-"""Formatting helpers shared by the text and markdown views."""
+"""Formatting helpers shared by the text and markdown views.
+
+Secrets: a value under a field named like a credential (key, secret, token, password,
+credential...) is shown as "(sensitive)" in the text and markdown views, in request bodies and
+in field changes alike. The fields of the manifest language that are named `*key*` but are not
+secrets (an item's `key`, `group_key`, `aggregation_key`...) are listed in NOT_SECRET. The plan
+file (`--out`, `--format json`) keeps the real values: it is what `apply` sends.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +15,72 @@ from typing import Any
 from ... import canonical
 
 KNOWN_AFTER_APPLY = "(known after apply)"
-_SECRET_FIELD = re.compile(r"(key|secret|token|password)", re.IGNORECASE)
+SENSITIVE = "(sensitive)"
+_SECRET_PART = re.compile(r"secret|token|passw|passphrase|credential|private|signature|cookie", re.IGNORECASE)
+_WORDS = re.compile(r"[_\-.\s]+|(?<=[a-z0-9])(?=[A-Z])")
+# Fields of the manifests and of the API bodies named like a key that are identifiers, not secrets.
+NOT_SECRET = frozenset({
+    "key", "keys", "group_key", "group_keys", "aggregation_key", "pricing_group_key", "presentation_group_key",
+    "seat_group_key", "uniqueness_key", "idempotency_key", "sort_key",
+})
 _PLACEHOLDER_VALUE = re.compile(r'"\$\{[^}]+\}"')
+_PLACEHOLDER = re.compile(r"\$\{[^}]+\}")
+_PATH_FIELD = re.compile(r"\[[^\]]*\]")
+
+
+def is_secret_field(name: Any) -> bool:
+    """Whether a field of this name holds a credential (api_key, client_secret, accessToken...)."""
+    if not isinstance(name, str) or not name or name in NOT_SECRET:
+        return False
+    if _SECRET_PART.search(name):
+        return True
+    words = [w.lower() for w in _WORDS.split(name) if w]
+    return bool(words) and (any(w in ("key", "keys") for w in words) or words[-1].endswith("key")
+                            or words[-1].endswith("keys"))
 
 
 def redact(value: Any, field: str = "") -> Any:
-    """Hide values of fields named like secrets (billing provider credentials)."""
+    """Hide the values of fields named like secrets (billing provider credentials), at any depth."""
+    if value is None:
+        return None
+    if field and is_secret_field(field):
+        return SENSITIVE
     if isinstance(value, dict):
         return {k: redact(v, k) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v, field) for v in value]
-    if field and _SECRET_FIELD.search(field) and field != "key" and isinstance(value, str):
-        return "(sensitive)"
+        return [redact(v) for v in value]
     return value
 
 
-def show_value(value: Any) -> str:
+def path_is_secret(path: str) -> bool:
+    """`custom_fields.api_token`, `...configuration.credentials.user`: inside a secret field."""
+    if not path:
+        return False
+    return any(is_secret_field(part) for part in _PATH_FIELD.sub("", path).split(".") if part)
+
+
+def redact_at(value: Any, path: str = "") -> Any:
+    """Redact a value found at a field path (a field change's before or after)."""
+    if value is not None and path_is_secret(path):
+        return SENSITIVE
+    return redact(value)
+
+
+def show_value(value: Any, path: str = "") -> str:
     if value is None:
         return "null"
-    text = canonical.dumps(redact(value), sort_keys=False)
+    text = canonical.dumps(redact_at(value, path), sort_keys=False)
     return _PLACEHOLDER_VALUE.sub(KNOWN_AFTER_APPLY, text)
 
 
 def show_body(body: Any) -> str:
     text = canonical.dumps(redact(body), indent=2, sort_keys=False)
     return _PLACEHOLDER_VALUE.sub(f'"{KNOWN_AFTER_APPLY}"', text)
+
+
+def show_path(path: str) -> str:
+    """A request path with ids not known yet shown as (known after apply)."""
+    return _PLACEHOLDER.sub(KNOWN_AFTER_APPLY, path)
 
 
 def summary_line(plan) -> str:

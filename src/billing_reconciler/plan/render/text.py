@@ -36,11 +36,11 @@ def render(plan: Plan, *, color: bool = False) -> str:
                 if change.path == "":
                     continue
                 if change.before is None:
-                    detail = show_value(change.after)
+                    detail = show_value(change.after, change.path)
                 elif change.after is None:
-                    detail = f"{show_value(change.before)} -> null"
+                    detail = f"{show_value(change.before, change.path)} -> null"
                 else:
-                    detail = f"{show_value(change.before)} -> {show_value(change.after)}"
+                    detail = f"{show_value(change.before, change.path)} -> {show_value(change.after, change.path)}"
                 lines.append("      " + _paint(mark, f"{mark} {change.path}: {detail}", color))
             if action == Action.CREATE or op.action == Action.CREATE:
                 body = show_body(op.request.body).splitlines()
