@@ -7,6 +7,7 @@ was, because nothing is committed until the last operation has run.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,16 +55,22 @@ def apply_plan(store: Store, plan: Plan, backend: Backend, *, lock_timeout: floa
         result = ApplyResult(serial)
         for index, op in enumerate(plan.operations):
             try:
-                request = resolve(op.request, ids, now)
+                request, body_text = resolve_text(op.request, ids, now)
                 response = backend.execute(op, request)
                 _remember_ids(op, response, ids)
-                writer.write(op, response)
-                writer.record(serial, op, request, response, actor)
+                writer.write(op, response, index)
+                writer.record(serial, op, request, body_text, response, actor, index)
+            except WriteError as exc:
+                raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
             except Exception as exc:  # noqa: BLE001 - any failure aborts the whole apply
                 raise ApplyError(index, op, exc) from exc
             result.applied.append((op, response))
             if progress is not None:
                 progress(index, op)
+        try:
+            writer.flush()
+        except WriteError as exc:
+            raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
         conn.execute(text("UPDATE state SET serial = :s, updated_at = :n WHERE id = 1"), {"s": serial, "n": now})
     return result
 
@@ -77,9 +84,14 @@ def _remember_ids(op: Operation, response: dict[str, Any], ids: dict[str, str]) 
 
 def resolve(request: Request, ids: dict[str, str], now: datetime) -> Request:
     """Fill in ids assigned earlier in this apply, and apply-time values."""
+    return resolve_text(request, ids, now)[0]
+
+
+def resolve_text(request: Request, ids: dict[str, str], now: datetime) -> tuple[Request, str]:
+    """The resolved request and its body as canonical JSON text (what the history records)."""
     raw = canonical.dumps(request.body)
-    if "${" not in raw and "{" not in request.path:
-        return request
+    if "${" not in raw and "${" not in request.path:
+        return request, raw
     next_hour = format_timestamp((now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0))
 
     def fill(match: re.Match[str]) -> str:
@@ -88,72 +100,161 @@ def resolve(request: Request, ids: dict[str, str], now: datetime) -> Request:
             raise KeyError(f"no id known for {name}: it is neither in the store nor created earlier in this plan")
         return ids[name]
 
-    raw = raw.replace(APPLY_TIME_HOUR, next_hour)
-    raw = PLACEHOLDER.sub(fill, raw)
+    raw = PLACEHOLDER.sub(fill, raw.replace(APPLY_TIME_HOUR, next_hour))
     path = PLACEHOLDER.sub(fill, request.path)
-    return Request(request.method, path, canonical.loads(raw))
+    if "${" in raw or "${" in path:
+        raise ValueError(f"unresolved placeholder in the request: {_unresolved(raw + path)}")
+    return Request(request.method, path, canonical.loads(raw)), raw
+
+
+def _unresolved(text: str) -> str:
+    start = text.index("${")
+    end = text.find("}", start)
+    return text[start:end + 1 if end >= 0 else start + 40]
+
+
+class WriteError(Exception):
+    """A queued store write failed; `index` is the operation that queued it."""
+
+    def __init__(self, index: int, cause: BaseException):
+        super().__init__(str(cause))
+        self.index, self.cause = index, cause
+
+
+# A sub-item names its owner by kind and key; the owner's row id never changes (an object
+# re-created after an archive keeps its row), so this is the same id whenever it is evaluated.
+_OWNER = "(SELECT id FROM objects WHERE kind = :ok AND key = :okey)"
+_INSERT_OBJECT = ("INSERT INTO objects (kind, key, remote_id, body, applied_digest, created_at, updated_at) "
+                  "VALUES (:k, :key, :r, :b, :d, :n, :n)")
+_RECREATE_OBJECT = ("UPDATE objects SET remote_id = :r, body = :b, applied_digest = :d, archived_at = NULL, "
+                    "updated_at = :n WHERE kind = :k AND key = :key")
+_ARCHIVE_OBJECT = "UPDATE objects SET archived_at = :n, updated_at = :n WHERE kind = :k AND key = :key"
+_UPDATE_OBJECT = "UPDATE objects SET body = :b, applied_digest = :d, updated_at = :n WHERE kind = :k AND key = :key"
+_END_ALL_ITEMS = f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND archived_at IS NULL"
+_ARCHIVE_ITEM = (f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND list_name = :l "
+                 "AND key = :k AND archived_at IS NULL")
+_ADD_ITEM = (f"INSERT INTO sub_items (owner_id, list_name, key, remote_id, body, created_at) "
+             f"VALUES ({_OWNER}, :l, :k, :r, :b, :n)")
+_UPDATE_ITEM = (f"UPDATE sub_items SET body = :b WHERE owner_id = {_OWNER} AND list_name = :l AND key = :k "
+                "AND archived_at IS NULL")
+_INSERT_EDIT = ("INSERT INTO edits (serial, applied_at, op, address, action, request, response, actor) "
+                "VALUES (:s, :t, :op, :a, :act, :req, :resp, :actor)")
+_NAMED = re.compile(r":([a-z]+)\b")
+
+
+class _Queue:
+    """Statements of one table in the order they were made; runs of the same statement are
+    sent as one executemany, straight through the driver's cursor (SQLAlchemy's per-row
+    parameter processing cost more than the database's own work)."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, list[tuple[int, dict[str, Any]]]]] = []
+        self.size = 0
+
+    def add(self, statement: str, index: int, params: dict[str, Any]) -> None:
+        if self.runs and self.runs[-1][0] is statement:
+            self.runs[-1][1].append((index, params))
+        else:
+            self.runs.append((statement, [(index, params)]))
+        self.size += 1
+
+    def flush(self, conn: Connection, pyformat: bool) -> None:
+        runs, self.runs, self.size = self.runs, [], 0
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            for statement, rows in runs:
+                sql = _NAMED.sub(r"%(\1)s", statement) if pyformat else statement
+                # A savepoint per batch: if a row fails, the batch is undone and replayed row by
+                # row to name the operation that failed (the whole apply is rolled back anyway).
+                cursor.execute("SAVEPOINT apply_batch")
+                try:
+                    cursor.executemany(sql, [params for _, params in rows])
+                except Exception as exc:  # noqa: BLE001 - find and name the operation whose write failed
+                    cursor.execute("ROLLBACK TO SAVEPOINT apply_batch")
+                    for index, params in rows:
+                        try:
+                            cursor.execute(sql, params)
+                        except Exception as single:  # noqa: BLE001
+                            raise WriteError(index, single) from None
+                    raise WriteError(rows[-1][0], exc) from None
+                cursor.execute("RELEASE SAVEPOINT apply_batch")
+        finally:
+            cursor.close()
 
 
 class StateWriter:
-    """Brings the store's objects and sub-items in line with an executed operation."""
+    """Brings the store's objects, sub-items and history in line with executed operations.
+
+    Writes are queued per table and sent in batches (executemany), not one statement per row:
+    object statements in order, then sub-item statements in order, then history rows. That
+    order is safe: object rows never depend on sub-items or history, and a sub-item statement
+    finds its owner by kind and key, which exists once the object statements before it ran.
+    Everything is in the apply's one transaction, so batching changes nothing a reader sees.
+    """
+
+    BATCH = 5000  # rows queued before a flush: bounds the memory an apply of any size holds
 
     def __init__(self, conn: Connection, now: datetime):
-        self.conn, self.now = conn, now
+        self.conn = conn
+        self.pyformat = conn.dialect.name != "sqlite"
+        # SQLite stores timestamps as the text its driver makes of a datetime (isoformat with a
+        # space); made once here instead of once per row. PostgreSQL takes the datetime itself.
+        self.now: Any = now.isoformat(" ") if not self.pyformat else now
+        self.known = {(row[0], row[1]) for row in conn.execute(text("SELECT kind, key FROM objects"))}
+        self.objects, self.items, self.edits = _Queue(), _Queue(), _Queue()
 
-    def _object_id(self, kind: str, key: str) -> int | None:
-        row = self.conn.execute(text("SELECT id FROM objects WHERE kind = :k AND key = :key"),
-                                {"k": kind, "key": key}).first()
-        return None if row is None else int(row[0])
-
-    def write(self, op: Operation, response: dict[str, Any]) -> None:
+    def write(self, op: Operation, response: dict[str, Any], index: int = 0) -> None:
         kind, key = op.kind, op.key
-        object_id = self._object_id(kind, key)
+        owner = {"ok": kind, "okey": key}
         if op.op in OBJECT_CREATES:
-            object_id = self._create_object(kind, key, response["data"]["id"], op, object_id)
+            values = {"k": kind, "key": key, "r": response["data"]["id"], "b": canonical.dumps(op.spec_after),
+                      "d": op.spec_digest, "n": self.now}
+            if (kind, key) in self.known:
+                # Re-created after an archive (prune, replace): same key, same row, new object; old items end.
+                self.items.add(_END_ALL_ITEMS, index, {"n": self.now, **owner})
+                self.objects.add(_RECREATE_OBJECT, index, values)
+            else:
+                self.objects.add(_INSERT_OBJECT, index, values)
+                self.known.add((kind, key))
+        elif (kind, key) not in self.known:
+            raise KeyError(f"{op.address} is not in the store")
         elif op.op in OBJECT_ARCHIVES:
-            self.conn.execute(text("UPDATE objects SET archived_at = :n, updated_at = :n WHERE id = :id"),
-                              {"n": self.now, "id": object_id})
+            self.objects.add(_ARCHIVE_OBJECT, index, {"n": self.now, "k": kind, "key": key})
+            self._maybe_flush()
             return
         elif op.spec_after is not None:
-            self.conn.execute(text("UPDATE objects SET body = :b, applied_digest = :d, updated_at = :n WHERE id = :id"),
-                              {"b": canonical.dumps(op.spec_after), "d": op.spec_digest, "n": self.now, "id": object_id})
-        if object_id is None:
-            raise KeyError(f"{op.address} is not in the store")
+            self.objects.add(_UPDATE_OBJECT, index, {"b": canonical.dumps(op.spec_after), "d": op.spec_digest,
+                                                     "n": self.now, "k": kind, "key": key})
         added = response.get("added", {})
         for item in op.items:
             if item.effect == "archive":
-                self.conn.execute(text(
-                    "UPDATE sub_items SET archived_at = :n WHERE owner_id = :o AND list_name = :l AND key = :k "
-                    "AND archived_at IS NULL"), {"n": self.now, "o": object_id, "l": item.list_name, "k": item.key})
+                self.items.add(_ARCHIVE_ITEM, index, {"n": self.now, "l": item.list_name, "k": item.key, **owner})
             elif item.effect == "add":
-                self.conn.execute(text(
-                    "INSERT INTO sub_items (owner_id, list_name, key, remote_id, body, created_at) "
-                    "VALUES (:o, :l, :k, :r, :b, :n)"),
-                    {"o": object_id, "l": item.list_name, "k": item.key, "n": self.now,
-                     "r": added[f"{item.list_name}[{item.key}]"], "b": canonical.dumps(item.body)})
+                self.items.add(_ADD_ITEM, index, {
+                    "l": item.list_name, "k": item.key, "n": self.now, "r": added[f"{item.list_name}[{item.key}]"],
+                    "b": canonical.dumps(item.body), **owner})
             else:
-                self.conn.execute(text(
-                    "UPDATE sub_items SET body = :b WHERE owner_id = :o AND list_name = :l AND key = :k "
-                    "AND archived_at IS NULL"),
-                    {"b": canonical.dumps(item.body), "o": object_id, "l": item.list_name, "k": item.key})
+                self.items.add(_UPDATE_ITEM, index, {"b": canonical.dumps(item.body), "l": item.list_name,
+                                                     "k": item.key, **owner})
+        self._maybe_flush()
 
-    def _create_object(self, kind: str, key: str, remote_id: str, op: Operation, existing: int | None) -> int:
-        values = {"k": kind, "key": key, "r": remote_id, "b": canonical.dumps(op.spec_after),
-                  "d": op.spec_digest, "n": self.now}
-        if existing is not None:
-            # Re-created after an archive (prune, replace): same key, new object; old items end.
-            self.conn.execute(text("UPDATE sub_items SET archived_at = :n WHERE owner_id = :o AND archived_at IS NULL"),
-                              {"n": self.now, "o": existing})
-            self.conn.execute(text("UPDATE objects SET remote_id = :r, body = :b, applied_digest = :d, "
-                                   "archived_at = NULL, updated_at = :n WHERE id = :id"), {**values, "id": existing})
-            return existing
-        self.conn.execute(text("INSERT INTO objects (kind, key, remote_id, body, applied_digest, created_at, updated_at) "
-                               "VALUES (:k, :key, :r, :b, :d, :n, :n)"), values)
-        return self._object_id(kind, key)  # type: ignore[return-value]
+    def record(self, serial: int, op: Operation, request: Request, body_text: str | None,
+               response: dict[str, Any], actor: str, index: int = 0) -> None:
+        if body_text is None:
+            body_text = canonical.dumps(request.body)
+        # canonical.dumps(request.to_json()), without serialising the body a second time.
+        request_text = (f'{{"body":{body_text},"method":{json.dumps(request.method, ensure_ascii=False)},'
+                        f'"path":{json.dumps(request.path, ensure_ascii=False)}}}')
+        self.edits.add(_INSERT_EDIT, index, {
+            "s": serial, "t": self.now, "op": op.op, "a": op.address, "act": op.action.value,
+            "req": request_text, "resp": canonical.dumps(response), "actor": actor})
+        self._maybe_flush()
 
-    def record(self, serial: int, op: Operation, request: Request, response: dict[str, Any], actor: str) -> None:
-        self.conn.execute(text(
-            "INSERT INTO edits (serial, applied_at, op, address, action, request, response, actor) "
-            "VALUES (:s, :t, :op, :a, :act, :req, :resp, :actor)"),
-            {"s": serial, "t": self.now, "op": op.op, "a": op.address, "act": op.action.value,
-             "req": canonical.dumps(request.to_json()), "resp": canonical.dumps(response), "actor": actor})
+    def _maybe_flush(self) -> None:
+        if self.objects.size + self.items.size + self.edits.size >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        self.objects.flush(self.conn, self.pyformat)
+        self.items.flush(self.conn, self.pyformat)
+        self.edits.flush(self.conn, self.pyformat)

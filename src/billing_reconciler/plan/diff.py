@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from .operations import Change
 
 # Lists whose items carry a `key`: compared by key, in any order.
@@ -59,6 +57,8 @@ def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
     """Changes as (path, before, after); a changed plain list is shown whole."""
     if before is None or after is None:
         return [Change("", before, after)]
+    from deepdiff import DeepDiff  # imported on first use: a plan without changes never needs it
+
     b, a = _keyed_view(before), _keyed_view(after)
     diff = DeepDiff(b, a, view="tree", ignore_order=False, verbose_level=2)
     paths: dict[str, list[Any]] = {}

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from ..manifests.document import Manifest
 from ..manifests.loader import locate_all
-from ..manifests.model import KIND_ORDER
 from ..store.store import Snapshot
 from .context import PlanContext
 from .diff import field_changes
 from .kinds import PLANNERS
 from .operations import Operation
 from .plan import Drift, Plan
+
+# Dependency order of the kinds (manifests.model.KIND_ORDER, repeated here so that planning
+# does not import the pydantic models: a no-op plan never validates anything).
+KIND_ORDER: tuple[str, ...] = ("BillableMetric", "Product", "RateCard", "Customer", "Contract")
 
 
 def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_digest: str = "",
@@ -28,6 +31,9 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     drift: list[Drift] = []
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
 
+    # The sub-items of every object that will be compared field by field, in one read.
+    snapshot.load_items([actual for address, actual in snapshot.objects.items() if address in desired and (
+        desired[address].digest != actual.applied_digest or actual.drifted)])
     for address in sorted(desired, key=lambda a: (rank[desired[a].kind], a)):
         manifest = desired[address]
         planner = PLANNERS[manifest.kind]

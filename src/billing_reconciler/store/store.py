@@ -12,21 +12,22 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import create_engine
 
 from .. import canonical
 from ..timeutil import utc_now
-from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
-from .migrations import current_version, migrate
+
+# The table models and migrations (sqlmodel, pydantic) are imported by init() and
+# schema_version() only: plan and apply read and write with SQLAlchemy Core, and a no-op plan
+# should not pay for importing the ORM layer.
 
 # Any 64-bit number that is ours: the advisory lock id of the apply lock.
 PG_LOCK_ID = 0x6269_6C6C_7265_636E  # "billrecn"
@@ -44,30 +45,61 @@ class LockTimeout(StoreError):
     pass
 
 
-@dataclass
 class StoredItem:
-    list_name: str
-    key: str
-    remote_id: str
-    body: dict[str, Any]
-    archived: bool
+    """A keyed sub-item as stored; its body is parsed on first use (most plans never read it)."""
+
+    __slots__ = ("list_name", "key", "remote_id", "body_text", "archived", "_body")
+
+    def __init__(self, list_name: str, key: str, remote_id: str, body_text: str, archived: bool):
+        self.list_name, self.key, self.remote_id = list_name, key, remote_id
+        self.body_text, self.archived = body_text, archived
+        self._body: dict[str, Any] | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        if self._body is None:
+            self._body = canonical.loads(self.body_text)
+        return self._body
+
+    def __repr__(self) -> str:
+        return (f"StoredItem({self.list_name!r}, {self.key!r}, {self.remote_id!r}, "
+                f"archived={self.archived})")
 
 
-@dataclass
 class StoredObject:
-    id: int
-    kind: str
-    key: str
-    remote_id: str
-    body_text: str
-    applied_digest: str
-    archived: bool
-    items: list[StoredItem] = field(default_factory=list)
-    _spec: dict[str, Any] | None = None
+    """An object as stored. Its spec is parsed on first use, and its sub-items are read (for
+    the whole snapshot at once) on first use: a plan reads them only for objects that changed."""
+
+    __slots__ = ("id", "kind", "key", "remote_id", "body_text", "applied_digest", "archived", "_items", "_spec",
+                 "_snapshot", "_digest")
+
+    def __init__(self, id: int, kind: str, key: str, remote_id: str, body_text: str, applied_digest: str,
+                 archived: bool, items: list[StoredItem] | None = None):
+        self.id, self.kind, self.key, self.remote_id = id, kind, key, remote_id
+        self.body_text, self.applied_digest, self.archived = body_text, applied_digest, archived
+        self._items = items
+        self._spec: dict[str, Any] | None = None
+        self._snapshot: Snapshot | None = None
+        self._digest: str | None = None
+
+    def __repr__(self) -> str:
+        return f"StoredObject({self.address!r}, id={self.remote_id!r}, archived={self.archived})"
 
     @property
     def address(self) -> str:
         return f"{self.kind}/{self.key}"
+
+    @property
+    def items(self) -> list[StoredItem]:
+        if self._items is None and self._snapshot is not None:
+            self._snapshot.load_items([self])
+        if self._items is None:
+            self._items = []
+        return self._items
+
+    @items.setter
+    def items(self, value: list[StoredItem]) -> None:
+        self._items = value
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -77,7 +109,9 @@ class StoredObject:
 
     @property
     def body_digest(self) -> str:
-        return "sha256:" + hashlib.sha256(self.body_text.encode()).hexdigest()
+        if self._digest is None:
+            self._digest = "sha256:" + hashlib.sha256(self.body_text.encode()).hexdigest()
+        return self._digest
 
     @property
     def drifted(self) -> bool:
@@ -96,10 +130,20 @@ class Snapshot:
     lineage: str | None
     serial: int
     objects: dict[str, StoredObject]
+    # Reads objects' sub-items on first use: (snapshot, objects, all of them?) (set by Store.snapshot).
+    items_loader: Callable[[Snapshot, list[StoredObject], bool], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def initialized(self) -> bool:
         return self.lineage is not None
+
+    def load_items(self, objects: Iterable[StoredObject] | None = None) -> None:
+        """Read the sub-items of `objects` (default: every object not read yet) in one query."""
+        if self.items_loader is None:
+            return
+        pending = [o for o in (self.objects.values() if objects is None else objects) if o._items is None]
+        if pending:
+            self.items_loader(self, pending, objects is None or len(pending) == len(self.objects))
 
 
 def default_sqlite_path(url: str) -> Path | None:
@@ -128,6 +172,9 @@ class Store:
 
     def init(self) -> tuple[str, bool]:
         """Create or upgrade the tables and the lineage. Returns (lineage, created)."""
+        from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
+        from .migrations import migrate
+
         with self.transaction(lock_timeout=30, holder="init") as conn:
             migrate(conn)
             row = conn.execute(text("SELECT lineage FROM state WHERE id = 1")).first()
@@ -140,6 +187,8 @@ class Store:
             return lineage, True
 
     def schema_version(self) -> int:
+        from .migrations import current_version
+
         with self.engine.connect() as conn:
             return current_version(conn)
 
@@ -150,24 +199,58 @@ class Store:
     # --- reading -------------------------------------------------------------------------
 
     def snapshot(self, *, include_archived: bool = False) -> Snapshot:
+        """Every object as of one read; sub-items are read on first use, all at once.
+
+        Rows come through the driver's cursor, not SQLAlchemy's result objects, and bodies stay
+        text until read: a no-op plan compares digests, and never parses a body or reads the
+        sub-items.
+        """
         with self.engine.connect() as conn:
             lineage, serial = _read_state(conn)
             if lineage is None:
                 return Snapshot(None, 0, {})
             objects: dict[str, StoredObject] = {}
-            by_id: dict[int, StoredObject] = {}
             where = "" if include_archived else " WHERE archived_at IS NULL"
-            for row in conn.execute(text(
-                    "SELECT id, kind, key, remote_id, body, applied_digest, archived_at FROM objects" + where)):
-                obj = StoredObject(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None)
-                objects[obj.address] = obj
-                by_id[obj.id] = obj
-            for row in conn.execute(text(
-                    "SELECT owner_id, list_name, key, remote_id, body, archived_at FROM sub_items ORDER BY id")):
-                owner = by_id.get(row[0])
-                if owner is not None:
-                    owner.items.append(StoredItem(row[1], row[2], row[3], canonical.loads(row[4]), row[5] is not None))
-            return Snapshot(lineage, serial, objects)
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.execute("SELECT id, kind, key, remote_id, body, applied_digest, archived_at FROM objects" + where)
+                rows = cursor.fetchall()
+            finally:
+                cursor.close()
+        snapshot = Snapshot(lineage, serial, objects, items_loader=self._load_items)
+        for row in rows:
+            obj = StoredObject(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None)
+            obj._snapshot = snapshot
+            objects[f"{row[1]}/{row[2]}"] = obj
+        return snapshot
+
+    def _load_items(self, snapshot: Snapshot, objects: list[StoredObject], everything: bool) -> None:
+        """Read the sub-items of `objects` (of `snapshot`), refusing if an apply ran since it was taken."""
+        by_id = {obj.id: obj for obj in objects}
+        for obj in objects:
+            obj._items = []
+        query = "SELECT owner_id, list_name, key, remote_id, body, archived_at FROM sub_items"
+        ids = sorted(by_id)
+        # One query for all; for a few objects, one per chunk of ids (ids are integers we read).
+        chunks = [None] if everything or len(ids) > 2000 else [ids[i:i + 500] for i in range(0, len(ids), 500)]
+        with self.engine.connect() as conn:
+            lineage, serial = _read_state(conn)
+            if (lineage, serial) != (snapshot.lineage, snapshot.serial):
+                raise StoreError(f"the store changed while it was being read (serial {snapshot.serial} -> {serial}: "
+                                 "another apply ran); run the command again")
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                rows = []
+                for chunk in chunks:
+                    where = "" if chunk is None else f" WHERE owner_id IN ({','.join(str(int(i)) for i in chunk)})"
+                    cursor.execute(query + where + " ORDER BY id")
+                    rows += cursor.fetchall()
+            finally:
+                cursor.close()
+        for row in rows:
+            owner = by_id.get(row[0])
+            if owner is not None:
+                owner._items.append(StoredItem(row[1], row[2], row[3], row[4], row[5] is not None))
 
     def usage_filter_history(self, contract_key: str) -> list[dict[str, Any]]:
         """Applied usage filters of a contract, oldest first (set_usage_filter is append-only)."""
