@@ -106,6 +106,9 @@ def _missing_ref_message(ref: str, cwd: Path) -> str:
     tail = ""
     if branch and (remote in remotes or (not remotes and remote in ("origin", "upstream"))):
         fetch = f"git fetch --depth=1 {remote} {branch}"
+        if remote in remotes and not _tracks_all_branches(remote, cwd):
+            # A single-branch clone (clone --depth/--branch): name where the branch must go.
+            fetch = f"git fetch --depth=1 {remote} {branch}:refs/remotes/{remote}/{branch}"
         if remote not in remotes:
             tail = f"\n(this repository has no remote '{remote}' yet: add it first with `git remote add {remote} URL`)"
     elif _HEX.fullmatch(ref):
@@ -119,6 +122,12 @@ def _missing_ref_message(ref: str, cwd: Path) -> str:
         fetch = f"git fetch --depth=1 {default_remote} {branch}"
         tail = f"\nthen plan with --from-ref {default_remote}/{branch} (the fetch creates that remote-tracking branch)"
     return f"{head}. Fetch it, then plan again:\n    {fetch}{tail}"
+
+
+def _tracks_all_branches(remote: str, cwd: Path) -> bool:
+    """Whether fetching a branch of `remote` updates refs/remotes/REMOTE/BRANCH by itself."""
+    specs = _git(["config", "--get-all", f"remote.{remote}.fetch"], cwd, check=False).stdout.decode().split()
+    return any(s.lstrip("+") == f"refs/heads/*:refs/remotes/{remote}/*" for s in specs)
 
 
 def read_manifest_blobs(ref: str, manifests_dir: str | os.PathLike[str], cwd: Path | None = None

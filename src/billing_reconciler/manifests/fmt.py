@@ -26,6 +26,8 @@ from .loader import display_path, manifest_files
 
 API_GROUP = "billing-reconciler/"
 ENVELOPE_ORDER = ("apiVersion", "kind", "metadata", "spec")
+# The layout `import` writes: mappings indented by 2, list items by 4 with the dash at 2.
+MAPPING_INDENT, SEQUENCE_INDENT, SEQUENCE_OFFSET = 2, 4, 2
 # Timestamps are written plain (2024-11-01T00:00:00Z), as people write them; a quoted one reads
 # the same to the loader (a string either way), so unquoting changes no digest.
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})")
@@ -60,7 +62,7 @@ def _yaml():
     from ruamel.yaml import YAML
 
     yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.indent(mapping=MAPPING_INDENT, sequence=SEQUENCE_INDENT, offset=SEQUENCE_OFFSET)
     yaml.width = 120
     yaml.representer.add_representer(
         _PlainTimestamp, lambda r, v: r.represent_scalar("tag:yaml.org,2002:timestamp", str(v)))
@@ -194,7 +196,8 @@ def _append_following_lines(owner: Any, key: Any, text: str) -> None:
         entry[index].value += text
 
 
-def _before_tokens(text: str) -> list[Any]:
+def _before_tokens(text: str, column: int | None = None) -> list[Any]:
+    """Tokens for comment lines above a key, at the key's column (else where they were)."""
     from ruamel.yaml.error import CommentMark
     from ruamel.yaml.tokens import CommentToken
 
@@ -202,7 +205,8 @@ def _before_tokens(text: str) -> list[Any]:
     for line in text.splitlines():
         stripped = line.lstrip()
         if stripped:
-            tokens.append(CommentToken(stripped + "\n", CommentMark(len(line) - len(stripped))))
+            at = column if column is not None else len(line) - len(stripped)
+            tokens.append(CommentToken(stripped + "\n", CommentMark(at)))
         else:
             tokens.append(CommentToken("\n", CommentMark(0)))
     return tokens
@@ -232,46 +236,53 @@ def _split_deeper(text: str, column: int | None) -> tuple[str, str]:
     return "".join(lines[:cut]), "".join(lines[cut:])
 
 
-def _set_before(owner: Any, key: Any, text: str) -> None:
+def _set_before(owner: Any, key: Any, text: str, column: int | None = None) -> None:
     """Put comment/blank lines above `key`, ahead of any it already has."""
     if not text:
         return
     entry = owner.ca.items.setdefault(key, [None, None, None, None])
-    entry[1] = _before_tokens(text) + list(entry[1] or [])
+    entry[1] = _before_tokens(text, column) + list(entry[1] or [])
 
 
 # --- reordering ----------------------------------------------------------------------------------
 
 
-def _reorder(node: Any, model: Any, mapping_of: bool = False, lead: tuple[Any, Any] | None = None) -> None:
+def _reorder(node: Any, model: Any, mapping_of: bool = False, lead: tuple[Any, Any] | None = None,
+             column: int = 0) -> None:
     """Children first, then this mapping (so that comments found at a child's end are final).
 
     `lead`: (parent mapping, key) when `node` is the value of a key, whose slot holds the comment
-    lines above node's first key.
+    lines above node's first key. `column`: where node's keys (or a list's dashes) are written.
     """
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     if isinstance(node, CommentedSeq):
         for item in node:
-            _reorder(item, model)
+            _reorder(item, model, column=column + SEQUENCE_INDENT - SEQUENCE_OFFSET)
         return
     if not isinstance(node, CommentedMap):
         return
     if mapping_of:  # a dict[str, Model]: names are free, every value is a model
         for key in node:
-            _reorder(node[key], model, lead=(node, key))
+            _reorder(node[key], model, lead=(node, key), column=_child_column(node[key], column))
         return
     fields = _field_orders(model)
     for key in node:
         sub, sub_mapping = (None, False)
         if model is not None and key in getattr(model, "model_fields", {}):
             sub, sub_mapping = _unwrap(model.model_fields[key].annotation)
-        _reorder(node[key], sub, sub_mapping, lead=(node, key))
+        _reorder(node[key], sub, sub_mapping, lead=(node, key), column=_child_column(node[key], column))
     if fields:
-        _apply_order(node, fields, lead)
+        _apply_order(node, fields, lead, column)
 
 
-def _apply_order(node: Any, fields: list[str] | tuple[str, ...], lead: tuple[Any, Any] | None = None) -> None:
+def _child_column(value: Any, column: int) -> int:
+    """Column of a key's block value: a mapping's keys indent by 2, a list's dashes by 2 too."""
+    return column + MAPPING_INDENT if not _is_block(value) or isinstance(value, dict) else column + SEQUENCE_OFFSET
+
+
+def _apply_order(node: Any, fields: list[str] | tuple[str, ...], lead: tuple[Any, Any] | None = None,
+                 column: int | None = None) -> None:
     keys = list(node)
     position = {name: i for i, name in enumerate(fields)}
     wanted = sorted(keys, key=lambda k: (position.get(k, len(fields)), keys.index(k)))
@@ -279,10 +290,10 @@ def _apply_order(node: Any, fields: list[str] | tuple[str, ...], lead: tuple[Any
         return
     # Comment lines above a key (stored after the previous entry) become the key's own; those
     # indented deeper than the keys close the previous entry's value and stay with it.
-    column = _key_column(node, keys[0])
+    source_column = _key_column(node, keys[0])
     before = {}
     for i in range(1, len(keys)):
-        own, following = _split_deeper(_take_following_lines(node, keys[i - 1]), column)
+        own, following = _split_deeper(_take_following_lines(node, keys[i - 1]), source_column)
         _append_following_lines(node, keys[i - 1], own)
         before[keys[i]] = following
     tail = _take_following_lines(node, keys[-1])
@@ -298,7 +309,7 @@ def _apply_order(node: Any, fields: list[str] | tuple[str, ...], lead: tuple[Any
     for key in wanted:
         node.move_to_end(key)
     for key in wanted:
-        _set_before(node, key, before.get(key, ""))
+        _set_before(node, key, before.get(key, ""), column)
     _append_following_lines(node, wanted[-1], tail)
 
 
@@ -325,10 +336,10 @@ def format_document(doc: Any) -> None:
     models = _spec_models()
     spec_model = models.get(doc.get("kind")) if isinstance(doc.get("kind"), str) else None
     if "spec" in doc:
-        _reorder(doc["spec"], spec_model, lead=(doc, "spec"))
+        _reorder(doc["spec"], spec_model, lead=(doc, "spec"), column=MAPPING_INDENT)
     if "metadata" in doc:
-        _reorder(doc["metadata"], _metadata_model(), lead=(doc, "metadata"))
-    _apply_order(doc, ENVELOPE_ORDER)
+        _reorder(doc["metadata"], _metadata_model(), lead=(doc, "metadata"), column=MAPPING_INDENT)
+    _apply_order(doc, ENVELOPE_ORDER, column=0)
     _unquote_timestamps(doc)
 
 

@@ -273,7 +273,7 @@ class Store:
         with self.engine.connect() as conn:
             return [
                 {"serial": r[0], "applied_at": _as_text(r[1]), "op": r[2], "address": r[3], "action": r[4],
-                 "request": json.loads(r[5]), "response": json.loads(r[6]), "actor": r[7]}
+                 "request": canonical.loads(r[5]), "response": canonical.loads(r[6]), "actor": r[7]}
                 for r in conn.execute(text(query), params)
             ]
 

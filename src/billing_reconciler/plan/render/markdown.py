@@ -130,11 +130,14 @@ def _warnings(plan: Plan) -> Section:
         where = f"{p.file}:{p.line}"
         rows.append(f"> **Refused** {_code(p.address or p.file)} {_code(p.path) if p.path else ''} "
                     f"{_text(p.message)} ({_code(where)})  ")
+    for address, ops in plan.by_address().items():
+        names = ", ".join(_code(o.op) for o in ops if o.action in (Action.ARCHIVE, Action.REPLACE))
+        if any(o.action == Action.REPLACE for o in ops):
+            rows.append(f"> **Replace** {_code(address)} ({names}): archived and created again  ")
+        elif any(o.action == Action.ARCHIVE for o in ops):
+            reason = next(o.reason for o in ops if o.action == Action.ARCHIVE) or "pruned"
+            rows.append(f"> **Archive** {_code(address)} ({names}): {_text(reason)}  ")
     for op in plan.operations:
-        if op.action == Action.ARCHIVE:
-            rows.append(f"> **Archive** {_code(op.address)} ({_code(op.op)}): {_text(op.reason or 'pruned')}  ")
-        elif op.action == Action.REPLACE:
-            rows.append(f"> **Replace** {_code(op.address)} ({_code(op.op)}): archived and created again  ")
         for change in op.changes:
             if change.note in ("archive", "remove", "replace"):
                 rows.append(f"> **{change.note.title()}** {_code(op.address)} {_code(change.path)} ({_code(op.op)})  ")
@@ -246,7 +249,7 @@ def _object_action(ops) -> Action:
 def _code(text: Any) -> str:
     """Inline code that no character can break, inside or outside a table."""
     text = str(text)
-    if text and not any(ch in text for ch in "`|\n") and text.strip() == text:
+    if text and not any(ch in text for ch in "`|\n<>&") and text.strip() == text:
         return f"`{text}`"
     return f"<code>{_escape(text)}</code>"
 

@@ -1,0 +1,1 @@
+from ..plan.support import account, store, store_url  # noqa: F401 - fixtures
