@@ -164,8 +164,6 @@ def test_pre_commit_passes_file_names(example_tree: Path):
     assert other.read_text() == (EXAMPLE_MANIFESTS / "catalog" / "metrics.yaml").read_text()
 
 
-@pytest.mark.xfail(reason="export.py quotes timestamps ('2025-04-23T00:00:00Z'); fmt writes them plain, as people "
-                          "do. Fix: write import/export files through manifests.fmt.format_text.", strict=False)
 def test_import_output_is_already_canonical(example_tree: Path):
     env = {"BILLING_RECONCILER_STORE": f"sqlite:///{example_tree}/s/state.db"}
     run_cli("init", cwd=example_tree, env=env, check=True)

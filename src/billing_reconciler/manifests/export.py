@@ -48,9 +48,12 @@ def manifest_document(kind: str, key: str, spec: dict[str, Any]) -> dict[str, An
 
 
 def dump_document(document: dict[str, Any]) -> str:
+    """The document in the exact form `fmt` writes, so imported files pass `fmt --check`."""
+    from .fmt import format_text
+
     buffer = io.StringIO()
     _yaml().dump(document, buffer)
-    return buffer.getvalue()
+    return format_text(buffer.getvalue()) or buffer.getvalue()
 
 
 def write_manifests(objects: list[tuple[str, str, dict[str, Any]]], directory: Path) -> list[Path]:
