@@ -31,6 +31,11 @@ class Settings:
         return ManifestCache(Path(STATE_DIR) / "cache" / "manifests.pickle")
 
     @property
+    def ci(self) -> bool:
+        """CI=true (GitHub Actions, GitLab, most CI systems set it): no prompts, no progress bars."""
+        return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+    @property
     def color(self) -> bool:
         if self.no_color or os.environ.get("NO_COLOR"):
             return False

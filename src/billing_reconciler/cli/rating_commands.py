@@ -11,6 +11,7 @@ import click
 from ..canonical import dumps
 from ..timeutil import format_timestamp, parse_timestamp, utc_now
 from .context import Settings, pass_settings
+from .output import echo_json, format_option
 
 
 def _timestamp(ctx, param, value):
@@ -24,21 +25,23 @@ def _timestamp(ctx, param, value):
 
 @click.command("ingest")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto", show_default=True,
-              help="File format; auto picks CSV for *.csv, JSON Lines otherwise.")
+@click.option("--input-format", "input_fmt", type=click.Choice(["auto", "jsonl", "csv"]), default="auto",
+              show_default=True, help="FILE's format; auto picks CSV for *.csv, JSON Lines otherwise.")
+@format_option
 @pass_settings
-def ingest_command(settings: Settings, file: str, fmt: str) -> None:
+def ingest_command(settings: Settings, file: str, input_fmt: str, fmt: str) -> None:
     """Store usage events from FILE (JSON Lines or CSV). Duplicate transaction_ids are ignored;
     bad lines are reported by number and skipped (exit 1 if any)."""
     from ..events.ingest import ingest
     from ..events.parse import detect_format, parse_file
 
-    fmt = detect_format(file) if fmt == "auto" else fmt
+    input_fmt = detect_format(file) if input_fmt == "auto" else input_fmt
     engine = _engine(settings)
     stream = click.open_file(file, "r", encoding="utf-8")
     with stream:
-        items = parse_file(stream, fmt)
-        if sys.stderr.isatty():
+        items = parse_file(stream, input_fmt)
+        # A progress bar only for a person watching: never in CI logs, pipes or with --no-color.
+        if sys.stderr.isatty() and settings.color and not settings.ci:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             with Progress(TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -49,8 +52,12 @@ def ingest_command(settings: Settings, file: str, fmt: str) -> None:
             result = ingest(engine, items)
     for error in result.errors:
         click.echo(f"{file}:{error}", err=True)
-    click.echo(f"Ingested {result.inserted} event(s); {result.duplicates} duplicate(s) ignored; "
-               f"{len(result.errors)} bad line(s).")
+    if fmt == "json":
+        echo_json({"read": result.read, "inserted": result.inserted, "duplicates": result.duplicates,
+                   "bad_lines": [{"line": e.line, "message": e.message} for e in result.errors]})
+    else:
+        click.echo(f"Ingested {result.inserted} event(s); {result.duplicates} duplicate(s) ignored; "
+                   f"{len(result.errors)} bad line(s).")
     sys.exit(1 if result.errors else 0)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from .context import Settings, pass_settings
+from .output import echo_json, format_option
 
 # Heavy modules (sqlalchemy, pydantic, deepdiff) are imported inside the commands that need
 # them, so `--help` and `validate` stay fast.
@@ -37,17 +38,25 @@ def non_interactive() -> bool:
 
 
 @click.command("init")
+@format_option
 @pass_settings
-def init_command(settings: Settings) -> None:
+def init_command(settings: Settings, fmt: str) -> None:
     """Create the store (or upgrade its schema) and a starter manifests/ directory if absent."""
     store = open_store(settings)
     lineage, created = store.init()
-    click.echo(("Initialised" if created else "Store already initialised;") +
-               f" store {settings.store} (lineage {lineage}, schema v{store.schema_version()}).")
     manifests = Path(settings.manifests_dir)
-    if not manifests.exists():
+    made_manifests = not manifests.exists()
+    if made_manifests:
         manifests.mkdir(parents=True)
         (manifests / "README.md").write_text("Put billing-reconciler manifests (*.yaml) here.\n")
+    if fmt == "json":
+        echo_json({"store": settings.store, "lineage": lineage, "created": created,
+                   "schema_version": store.schema_version(),
+                   "manifests_created": str(manifests) if made_manifests else None})
+        return
+    click.echo(("Initialised" if created else "Store already initialised;") +
+               f" store {settings.store} (lineage {lineage}, schema v{store.schema_version()}).")
+    if made_manifests:
         click.echo(f"Created {manifests}/.")
 
 
@@ -109,14 +118,20 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
 @click.option("--target", "targets", multiple=True, metavar="ADDRESS")
 @click.option("--prune", is_flag=True)
 @click.option("--replace", "replace", multiple=True, metavar="ADDRESS")
+@format_option
 @pass_settings
-def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, targets, prune, replace) -> None:
-    """Execute a saved plan, or plan now, show it and ask before applying."""
+def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, targets, prune, replace, fmt) -> None:
+    """Execute a saved plan, or plan now, show it and ask before applying.
+
+    With --format json nothing is asked (pass --auto-approve or a plan file) and stdout gets one
+    document: the plan that was applied (plan-file format) and the result.
+    """
     from ..apply.applier import ApplyError
-    from ..plan.planfile import PlanFileError, StalePlan, read_plan
+    from ..plan.planfile import PlanFileError, StalePlan, plan_to_json, read_plan
     from ..plan.render import render
     from ..store.store import LockTimeout, NotInitialized
 
+    as_json = fmt == "json"
     store = open_store(settings)
     if plan_file:
         try:
@@ -126,30 +141,36 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         _check_same_tree(settings, plan)
     else:
         store, plan = _make_plan(settings, targets, prune, replace)
-        click.echo(render(plan, "text", color=settings.color), nl=False)
+        if not as_json:
+            click.echo(render(plan, "text", color=settings.color), nl=False)
         if plan.errored:
+            if as_json:
+                echo_json({"plan": plan_to_json(plan), "applied": False})
             sys.exit(1)
-        if not plan.operations:
-            return
-        if not auto_approve:
-            if non_interactive():
-                fail("refusing to apply without confirmation: no terminal (or CI=true); "
+        if plan.operations and not auto_approve:
+            if as_json or non_interactive():
+                fail("refusing to apply without confirmation: no terminal (or CI=true, or --format json); "
                      "pass --auto-approve, or apply a saved plan file")
             if not click.confirm("Apply these operations?", default=False):
                 fail("apply cancelled; nothing was changed")
     if plan.errored:
         fail("the plan has errors and cannot be applied")
-    if not plan.operations:
-        click.echo("No changes to apply.")
-        return
-    actor = os.environ.get("BILLING_RECONCILER_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
-    try:
-        result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color)
-    except (StalePlan, LockTimeout, NotInitialized) as exc:
-        fail(str(exc))
-    except ApplyError as exc:
-        fail(str(exc))
-    click.echo(f"Apply complete: {len(result.applied)} operation(s) applied; store serial is now {result.serial}.")
+    result = None
+    if plan.operations:
+        actor = os.environ.get("BILLING_RECONCILER_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
+        try:
+            result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color and not as_json)
+        except (StalePlan, LockTimeout, NotInitialized, ApplyError) as exc:
+            fail(str(exc))
+    if as_json:
+        echo_json({"plan": plan_to_json(plan), "applied": result is not None,
+                   "operations": len(result.applied) if result else 0,
+                   "serial": result.serial if result else plan.serial})
+    elif result is None:
+        if plan_file:
+            click.echo("No changes to apply.")
+    else:
+        click.echo(f"Apply complete: {len(result.applied)} operation(s) applied; store serial is now {result.serial}.")
 
 
 def _apply_with_progress(store, plan, lock_timeout, actor, color):
@@ -195,7 +216,7 @@ def _check_same_tree(settings: Settings, plan) -> None:
 
 @click.command("show")
 @click.argument("address", required=False)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @pass_settings
 def show_command(settings: Settings, address, fmt) -> None:
     """Show the store's current objects (or one, by address)."""
@@ -219,7 +240,7 @@ def show_command(settings: Settings, address, fmt) -> None:
         ],
     }
     if fmt == "json":
-        click.echo(canonical.dumps(data, indent=2, sort_keys=False))
+        echo_json(data)
         return
     click.echo(f"Store lineage {snapshot.lineage}, serial {snapshot.serial}, {len(snapshot.objects)} object(s).")
     for obj in data["objects"]:
@@ -234,18 +255,16 @@ def show_command(settings: Settings, address, fmt) -> None:
 @click.command("history")
 @click.argument("address", required=False)
 @click.option("--limit", type=int, default=None)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @pass_settings
 def history_command(settings: Settings, address, limit, fmt) -> None:
     """Applied operations, newest first."""
-    from .. import canonical
-
     store = open_store(settings)
     if not store.snapshot().initialized:
         fail("the store is not initialised; run `billing-reconciler init`")
     rows = store.history(address, limit)
     if fmt == "json":
-        click.echo(canonical.dumps({"edits": rows}, indent=2, sort_keys=False))
+        echo_json({"edits": rows})
         return
     if not rows:
         click.echo("No applied operations" + (f" for {address}." if address else "."))
@@ -255,8 +274,9 @@ def history_command(settings: Settings, address, limit, fmt) -> None:
 
 @click.command("import")
 @click.option("--out", "out_dir", default=None, help="Directory to write into (default: <manifests>/imported).")
+@format_option
 @pass_settings
-def import_command(settings: Settings, out_dir) -> None:
+def import_command(settings: Settings, out_dir, fmt) -> None:
     """Write manifests for store objects that no manifest manages (adopt an existing account)."""
     from ..manifests import load_manifests
     from ..manifests.export import write_manifests
@@ -273,12 +293,14 @@ def import_command(settings: Settings, out_dir) -> None:
         fail("fix the manifests before importing (import must know which objects are managed)")
     managed = {m.address for m in loaded.manifests} if loaded else set()
     objects = [o for a, o in sorted(snapshot.objects.items()) if a not in managed]
-    if not objects:
-        click.echo("Nothing to import: every store object is managed by a manifest.")
-        return
     target = Path(out_dir) if out_dir else Path(settings.manifests_dir) / "imported"
-    written = write_manifests([(o.kind, o.key, o.spec) for o in objects], target)
-    click.echo(f"Imported {len(objects)} object(s) into {len(written)} file(s) under {target}/.")
+    written = write_manifests([(o.kind, o.key, o.spec) for o in objects], target) if objects else []
+    if fmt == "json":
+        echo_json({"imported": [{"address": o.address, "file": str(path)} for o, path in zip(objects, written)]})
+    elif not objects:
+        click.echo("Nothing to import: every store object is managed by a manifest.")
+    else:
+        click.echo(f"Imported {len(objects)} object(s) into {len(written)} file(s) under {target}/.")
 
 
 COMMANDS = [init_command, plan_command, apply_command, show_command, history_command, import_command]
