@@ -19,7 +19,43 @@ Exit codes:
 """
 
 
-@click.group(epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Database errors (store unreachable, wrong password, missing database) become one line
+    naming the store, not a traceback: they are bad input, not bugs."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:  # noqa: BLE001 - filtered to database errors below
+            if not _is_database_error(exc):
+                raise
+            settings = ctx.obj if isinstance(ctx.obj, Settings) else None
+            where = _hide_password(settings.store) if settings else "the store"
+            click.echo(f"Error: the store {where} failed: {_first_line(exc)}\n"
+                       "Check the --store URL / BILLING_RECONCILER_STORE, that the server is up, and the "
+                       "credentials; then run the command again (nothing was changed).", err=True)
+            ctx.exit(1)
+
+
+def _is_database_error(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3")
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]
+
+
+def _hide_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide that we can find
+        return url
+
+
+@click.group(cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--store", envvar="BILLING_RECONCILER_STORE", default=None, metavar="URL",
               help="Store URL (default sqlite:///.billing-reconciler/state.db; or postgresql+psycopg://...). "
                    "Env: BILLING_RECONCILER_STORE.")
