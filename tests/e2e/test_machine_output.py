@@ -115,3 +115,11 @@ def _on_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, 
         chunks.append(data)
     os.close(main)
     return b"".join(chunks).decode(errors="replace"), process.wait(timeout=60)
+
+
+def test_a_mistyped_target_is_an_error_not_an_empty_plan(example_tree: Path):
+    run_cli("init", cwd=example_tree, check=True)
+    result = run_cli("plan", "--detailed-exitcode", "--target", "Customer/widgetsexpres", cwd=example_tree)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "--target Customer/widgetsexpres: no such object" in result.stderr
+    assert "did you mean Customer/widgetsexpress?" in result.stderr

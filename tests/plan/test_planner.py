@@ -10,7 +10,7 @@ from sqlalchemy import text
 from billing_reconciler import canonical
 from billing_reconciler.plan.operations import Action
 from billing_reconciler.plan.planfile import plan_to_json
-from billing_reconciler.plan.planner import KIND_ORDER
+from billing_reconciler.plan.planner import KIND_ORDER, UnknownAddress
 from billing_reconciler.plan.render import render
 
 from .support import Account, apply, contract, converge, customer, make_plan, only, ops_of, small_account
@@ -251,9 +251,12 @@ def test_target_limits_the_plan_to_the_object_and_what_it_needs(store, tmp_path)
     assert [o.address for o in rest.operations] == ["Contract/c1-2024"]
 
 
-def test_unknown_target_plans_nothing(store, account):
-    plan = make_plan(store, account, targets=("Contract/nope",))
-    assert plan.operations == ()
+def test_unknown_target_or_replace_is_refused_with_the_closest_address(store, account):
+    # A typo must not plan nothing and pass a CI check: it is an error naming the closest address.
+    with pytest.raises(UnknownAddress, match=r"--target Contract/c1-202: .*did you mean Contract/c1-2024\?"):
+        make_plan(store, account, targets=("Contract/c1-202",))
+    with pytest.raises(UnknownAddress, match=r"--replace Widget/x: no such object .*Kind/key"):
+        make_plan(store, account, replace=("Widget/x",))
 
 
 # --- summary and flags ---------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def init_command(settings: Settings, fmt: str) -> None:
 
 def _make_plan(settings: Settings, targets, prune, replace):
     from ..manifests import ManifestErrors
+    from ..plan.planner import UnknownAddress
     from ..service import plan_from_tree
 
     store = open_store(settings)
@@ -72,6 +73,9 @@ def _make_plan(settings: Settings, targets, prune, replace):
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         fail(f"{len(exc.problems)} problem(s) in the manifests; fix them and plan again")
+        raise
+    except UnknownAddress as exc:
+        fail(str(exc))
         raise
 
 

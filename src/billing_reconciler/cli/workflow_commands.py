@@ -30,6 +30,7 @@ def plan_against_ref(settings: Settings, ref: str, *, targets=(), prune: bool = 
     """
     from ..gitrefs import BaseRevisionErrors, GitError, plan_from_ref
     from ..manifests import ManifestErrors
+    from ..plan.planner import UnknownAddress
 
     if out_file:
         _fail("--out cannot be used with --from-ref: that plan compares two git revisions, not the store, "
@@ -48,7 +49,7 @@ def plan_against_ref(settings: Settings, ref: str, *, targets=(), prune: bool = 
         _fail(f"{exc}, listed above (files shown as {exc.revision.ref}:PATH); --from-ref cannot compare with "
               "manifests that do not validate. Plan against the store instead (without --from-ref).")
         raise
-    except GitError as exc:
+    except (GitError, UnknownAddress) as exc:
         _fail(str(exc))
         raise
     base = plan.extras["from_ref"]

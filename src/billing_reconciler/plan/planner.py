@@ -22,9 +22,25 @@ from .plan import Drift, Plan
 KIND_ORDER: tuple[str, ...] = ("BillableMetric", "Product", "RateCard", "Customer", "Contract")
 
 
+class UnknownAddress(ValueError):
+    """A --target or --replace address that names no object in the manifests or the store."""
+
+
+def _check_addresses(option: str, addresses: tuple[str, ...], known: set[str]) -> None:
+    import difflib
+
+    for address in addresses:
+        if address not in known:
+            close = difflib.get_close_matches(address, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "addresses are Kind/key, e.g. Contract/acme-2025"
+            raise UnknownAddress(f"{option} {address}: no such object in the manifests or the store; {hint}")
+
+
 def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_digest: str = "",
                targets: tuple[str, ...] = (), prune: bool = False, replace: tuple[str, ...] = ()) -> Plan:
     desired = {m.address: m for m in manifests}
+    _check_addresses("--target", targets, set(desired) | set(snapshot.objects))
+    _check_addresses("--replace", replace, set(desired) | set(snapshot.objects))
     ctx = PlanContext(snapshot=snapshot, desired=desired)
     ctx.creating = {a for a in desired if a not in snapshot.objects} | set(replace)
     operations: list[Operation] = []
