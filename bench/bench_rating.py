@@ -6,13 +6,17 @@ a prepaid commit on cloud products, a 0.95 cloud override, a US+EU usage filter,
 statement and a platform charge). Events are JSON Lines through the real parser and ingest path.
 
 Phases:
-1. ingest into a fresh SQLite store (events/s);
-2. `invoices` for every customer (usage request -> SQL aggregation -> rating), in a child process
-   so its peak memory (ru_maxrss) is its own; events/s = events in the store / wall seconds;
+1. ingest into a fresh SQLite store (events/s; parsing included, the rollup written as it goes);
+2. `invoices` for every customer (usage request -> aggregation from the usage rollup, raw events
+   where it cannot answer -> rating), in a child process so its peak memory (ru_maxrss) is its
+   own; events/s = events in the store / wall seconds of `rate_store`. Also printed: the child's
+   whole wall time (process start, imports, building the state of N contracts), and with --raw
+   the same run aggregating every event in SQL instead of reading the rollup;
 3. ingest a smaller sample into a throw-away PostgreSQL server (tests/pgserver.py), events/s, and
    `invoices` there.
 
-    python bench/bench_rating.py [--events 10000000] [--customers 1000] [--pg-events 1000000]
+    python bench/bench_rating.py [--events 10000000] [--customers 1000] [--pg-events 1000000] [--raw]
+    python bench/bench_rating.py --keep DIR ...     # keep the store; --reuse DIR skips phase 1
 """
 
 from __future__ import annotations
@@ -105,36 +109,49 @@ def ingest_file(url: str, path: Path) -> tuple[int, float]:
     return result.inserted, elapsed
 
 
-def invoices_phase(url: str, customers: int) -> None:
+def invoices_phase(url: str, customers: int, use_rollup: bool) -> None:
     """Child process: rate every customer; print JSON figures."""
+    from sqlalchemy import text
+
+    from billing_reconciler.events.aggregate import aggregate
     from billing_reconciler.events.billing import open_engine, rate_store
-    from billing_reconciler.rating import BillingState
+    from billing_reconciler.rating import BillingState, rate, usage_request
 
     state = BillingState.from_specs(state_specs(customers))
     engine = open_engine(url)
     with engine.connect() as conn:
-        from sqlalchemy import text
         events = conn.execute(text("SELECT count(*) FROM usage_events")).scalar()
+        rollup_rows = conn.execute(text("SELECT count(*) FROM usage_rollup")).scalar()
     t0 = time.perf_counter()
-    (result,) = rate_store(engine, state, UNTIL)
+    if use_rollup:
+        (result,) = rate_store(engine, state, UNTIL)
+    else:  # rate_store, aggregating every event
+        request = usage_request([state], UNTIL)
+        result = rate(state, aggregate(engine, request.queries, request.cuts, use_rollup=False), UNTIL)
     elapsed = time.perf_counter() - t0
     total = sum(inv.total for inv in result.invoices)
-    print(json.dumps({"events": events, "seconds": elapsed, "invoices": len(result.invoices),
-                      "total_cents": str(total),
+    print(json.dumps({"events": events, "rollup_rows": rollup_rows, "seconds": elapsed,
+                      "invoices": len(result.invoices), "total_cents": str(total),
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def run_invoices(url: str, customers: int) -> dict:
+def run_invoices(url: str, customers: int, use_rollup: bool = True) -> dict:
+    t0 = time.perf_counter()
     out = subprocess.run([sys.executable, __file__, "--phase", "invoices", "--url", url,
-                          "--customers", str(customers)], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+                          "--customers", str(customers), *([] if use_rollup else ["--raw"])],
+                         capture_output=True, text=True, check=True)
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures["process_seconds"] = time.perf_counter() - t0
+    return figures
 
 
 def report(label: str, figures: dict) -> None:
     rate = figures["events"] / figures["seconds"]
-    print(f"{label}: {figures['events']:,} events, {figures['invoices']} invoices in {figures['seconds']:.2f} s "
+    print(f"{label}: {figures['events']:,} events ({figures['rollup_rows']:,} rollup rows), "
+          f"{figures['invoices']} invoices (total {figures['total_cents']} cents) in {figures['seconds']:.2f} s "
           f"= {rate:,.0f} events/s (target {TARGET:,}: {'OK' if rate >= TARGET else 'MISSED'}); "
-          f"peak RSS {figures['peak_rss_mb']:.0f} MB")
+          f"peak RSS {figures['peak_rss_mb']:.0f} MB; whole process {figures['process_seconds']:.2f} s "
+          f"= {figures['events'] / figures['process_seconds']:,.0f} events/s")
 
 
 def main() -> None:
@@ -145,24 +162,29 @@ def main() -> None:
     ap.add_argument("--phase", default="all")
     ap.add_argument("--url")
     ap.add_argument("--keep", help="directory to keep the SQLite store and events in")
+    ap.add_argument("--reuse", help="a directory --keep filled: rate its store, skip generating and ingesting")
+    ap.add_argument("--raw", action="store_true", help="also rate from every event (no rollup), for comparison")
     args = ap.parse_args()
     if args.phase == "invoices":
-        invoices_phase(args.url, args.customers)
+        invoices_phase(args.url, args.customers, use_rollup=not args.raw)
         return
-    work = Path(args.keep or tempfile.mkdtemp(prefix="bench-rating-"))
+    work = Path(args.reuse or args.keep or tempfile.mkdtemp(prefix="bench-rating-"))
     work.mkdir(parents=True, exist_ok=True)
-    events_file = work / "events.jsonl"
-    t0 = time.perf_counter()
-    write_events(events_file, args.events, args.customers)
-    print(f"generated {args.events:,} events for {args.customers} customers in {time.perf_counter() - t0:.1f} s")
     db = work / "state.db"
-    if db.exists():
-        db.unlink()
     url = f"sqlite:///{db}"
-    n, secs = ingest_file(url, events_file)
-    print(f"ingest SQLite: {n:,} events in {secs:.1f} s = {n / secs:,.0f} events/s")
+    if not args.reuse:
+        events_file = work / "events.jsonl"
+        t0 = time.perf_counter()
+        write_events(events_file, args.events, args.customers)
+        print(f"generated {args.events:,} events for {args.customers} customers in {time.perf_counter() - t0:.1f} s")
+        for leftover in (db, work / "state.db-wal", work / "state.db-shm"):
+            if leftover.exists():
+                leftover.unlink()
+        n, secs = ingest_file(url, events_file)
+        print(f"ingest SQLite: {n:,} events in {secs:.1f} s = {n / secs:,.0f} events/s")
     report("invoices SQLite", run_invoices(url, args.customers))
-    # Scaling: half the events, same customers; the peak memory should not move with the count.
+    if args.raw:
+        report("invoices SQLite, every event (no rollup)", run_invoices(url, args.customers, use_rollup=False))
     if args.pg_events:
         from tests.pgserver import PostgresUnavailable, start_server
 
@@ -178,6 +200,9 @@ def main() -> None:
             n, secs = ingest_file(pg_url, pg_file)
             print(f"ingest PostgreSQL: {n:,} events in {secs:.1f} s = {n / secs:,.0f} events/s")
             report("invoices PostgreSQL", run_invoices(pg_url, args.customers))
+            if args.raw:
+                report("invoices PostgreSQL, every event (no rollup)",
+                       run_invoices(pg_url, args.customers, use_rollup=False))
         finally:
             server.stop()
 

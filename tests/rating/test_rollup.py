@@ -262,3 +262,31 @@ def test_latest_ties_go_to_the_greater_transaction_id_on_every_path(tmp_path_fac
     for use_rollup in (True, False):
         assert aggregate(engine, [q], cuts, use_rollup=use_rollup).rows == \
             {"seats": {"acme": {(0, ()): (to_micros(when), Decimal(3))}}}
+
+
+def test_transaction_ids_and_values_with_separators_quotes_and_escapes(tmp_path_factory):
+    when = START + timedelta(hours=1)
+    odd = ['tx "quoted"', "tx \\ back", "tx \x1f\x1e unit", "tx €", "tx\nline"]
+    events = [UsageEvent(tx, "acme", "seats", when, {"n": Decimal(i) / 4 if i else 5, "tag": tx})
+              for i, tx in enumerate(odd)]
+    queries = [MetricQuery("last", "LATEST", "n", None, None, (), ()),
+               MetricQuery("total", "SUM", "n", None, None, (), ("tag",)),
+               MetricQuery("tags", "UNIQUE", "tag", None, None, (), ())]
+    cuts = [START, START + timedelta(days=1)]
+    engine = open_engine(fresh_store(tmp_path_factory))
+    for e in events:
+        ingest(engine, [e])
+    got = aggregate(engine, queries, cuts).rows
+    assert got["last"] == {"acme": {(0, ()): (to_micros(when), Decimal("0.75"))}}  # "tx €" is the greatest id
+    assert got == aggregate(engine, queries, cuts, use_rollup=False).rows
+
+
+def test_rollup_sums_are_exact_decimals(tmp_path_factory):
+    values = [Decimal("0.1234567890123"), Decimal("1e-12"), Decimal("98765432109876543.21"), 3, Decimal("-0.5")]
+    events = [UsageEvent(f"t{i}", "acme", "x", START + timedelta(hours=i), {"v": v}) for i, v in enumerate(values)]
+    q = MetricQuery("v", "SUM", "v", None, None, (), ())
+    engine = open_engine(fresh_store(tmp_path_factory))
+    ingest(engine, events[:2])
+    ingest(engine, events[2:])
+    got = aggregate(engine, [q], [START, START + timedelta(days=1)]).rows
+    assert got == {"v": {"acme": {(0, ()): sum(values, Decimal(0))}}}

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
-from ..canonical import loads
+from ..money import normalize
 from .shapes import Measures, ShapeCatalog, shape_digest
 
 DAY = 86_400_000_000  # microseconds
@@ -59,12 +59,16 @@ def _number(text: str) -> int | Decimal:
     return int(text) if text.isdigit() or (text[:1] == "-" and text[1:].isdigit()) else Decimal(text)
 
 
+def _string(text: str) -> str:
+    return text[1:-1] if "\\" not in text else json.loads(text)  # escapes are rare in ids
+
+
 def decode_measures(text: str) -> list[list]:
     """[[sum, max, latest ts, latest tx, latest value], ...]"""
     out = []
     for part in text.split(_RS) if text else ():
         total, top, ts, latest, tx = part.split(_US)
-        out.append([_number(total), _number(top), int(ts), json.loads(tx), _number(latest)])
+        out.append([_number(total), _number(top), int(ts), _string(tx), _number(latest)])
     return out
 
 
@@ -75,7 +79,7 @@ def measure(text: str, index: int, field: int) -> int | Decimal:
 
 def latest(text: str, index: int) -> tuple[int, str, int | Decimal]:
     _total, _top, ts, value, tx = text.split(_RS)[index].split(_US)
-    return int(ts), json.loads(tx), _number(value)
+    return int(ts), _string(tx), _number(value)
 
 
 def merge_into(into: list[list], other: Sequence[list]) -> None:
@@ -278,6 +282,10 @@ def roll_up_stored(dbapi, pg: bool, catalog: ShapeCatalog, after_id: int, upto_i
         _roll_up_stored(dbapi, pg, catalog, after_id, upto_id, select)
 
 
+# canonical.loads, without building a JSONDecoder per call (a third of the time per event).
+_decode = json.JSONDecoder(parse_float=lambda text: normalize(Decimal(text))).decode
+
+
 def _roll_up_stored(dbapi, pg: bool, catalog: ShapeCatalog, after_id: int, upto_id: int, select: str) -> None:
     last = after_id
     while last < upto_id:
@@ -286,7 +294,7 @@ def _roll_up_stored(dbapi, pg: bool, catalog: ShapeCatalog, after_id: int, upto_
             break
         batch = RollupBatch()
         for _id, tx, ref, event_type, ts, properties in rows:
-            shape, measures = catalog.shape_of(loads(properties))
+            shape, measures = catalog.shape_of(_decode(properties))
             batch.add(ref, event_type, ts, tx, shape, measures)
         write(dbapi, pg, batch, catalog)
         last = rows[-1][0]
