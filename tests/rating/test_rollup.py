@@ -290,3 +290,22 @@ def test_rollup_sums_are_exact_decimals(tmp_path_factory):
     ingest(engine, events[2:])
     got = aggregate(engine, [q], [START, START + timedelta(days=1)]).rows
     assert got == {"v": {"acme": {(0, ()): sum(values, Decimal(0))}}}
+
+
+def test_stored_usage_under_an_unknown_alias_is_billed_once_a_customer_takes_the_alias(tmp_path_factory):
+    import copy
+
+    from billing_reconciler.events.billing import rate_store
+
+    from .test_oracles import tiered_state
+
+    engine = open_engine(fresh_store(tmp_path_factory))
+    ingest(engine, [UsageEvent(f"a{i}", "tiny-new-alias", "api_call", datetime(2025, 1, 5, i, tzinfo=timezone.utc),
+                               {"region": "US"}) for i in range(10)])
+    before = tiered_state()
+    after = copy.deepcopy(before)
+    after.customers["tiny"]["ingest_aliases"] = ["tiny-new-alias"]
+    until = datetime(2025, 2, 1, tzinfo=timezone.utc)
+    old, new = rate_store(engine, [before, after], until)  # one pass over the rollup serves both
+    assert old.unattributed == ["tiny-new-alias"] and old.invoices[0].total == 0
+    assert new.unattributed == [] and new.invoices[0].total == Decimal(5)  # 10 calls x 0.5 cents

@@ -63,15 +63,6 @@ def _string(text: str) -> str:
     return text[1:-1] if "\\" not in text else json.loads(text)  # escapes are rare in ids
 
 
-def decode_measures(text: str) -> list[list]:
-    """[[sum, max, latest ts, latest tx, latest value], ...]"""
-    out = []
-    for part in text.split(_RS) if text else ():
-        total, top, ts, latest, tx = part.split(_US)
-        out.append([_number(total), _number(top), int(ts), _string(tx), _number(latest)])
-    return out
-
-
 def measure(text: str, index: int, field: int) -> int | Decimal:
     """One numeric field of one measure: 0 sum, 1 max, 3 latest value."""
     return _number(text.split(_RS)[index].split(_US, field + 1)[field])
@@ -82,24 +73,23 @@ def latest(text: str, index: int) -> tuple[int, str, int | Decimal]:
     return int(ts), _string(tx), _number(value)
 
 
-def merge_into(into: list[list], other: Sequence[list]) -> None:
-    for m, (total, top, ts, tx, value) in zip(into, other):
-        m[0] += total
-        if top > m[1]:
-            m[1] = top
-        if ts > m[2] or (ts == m[2] and tx > m[3]):
-            m[2], m[3], m[4] = ts, tx, value
-
-
 def merge_measures(a: str, b: str) -> str:
-    """The SQLite function `rollup_merge(old, new)`: measures of two rows with the same key."""
+    """The SQLite function `rollup_merge(old, new)`: measures of two rows with the same key.
+    Works on the text fields (once per event at ingest when rows already exist: kept cheap)."""
     if not a:
         return b
     if not b:
         return a
-    into = decode_measures(a)
-    merge_into(into, decode_measures(b))
-    return encode_measures(into)
+    out = []
+    for part_a, part_b in zip(a.split(_RS), b.split(_RS)):
+        total_a, top_a, ts_a, latest_a, tx_a = part_a.split(_US)
+        total_b, top_b, ts_b, latest_b, tx_b = part_b.split(_US)
+        if _number(top_b) > _number(top_a):
+            top_a = top_b
+        if int(ts_b) > int(ts_a) or (ts_b == ts_a and _string(tx_b) > _string(tx_a)):
+            ts_a, latest_a, tx_a = ts_b, latest_b, tx_b
+        out.append(f"{_number(total_a) + _number(total_b)}{_US}{top_a}{_US}{ts_a}{_US}{latest_a}{_US}{tx_a}")
+    return _RS.join(out)
 
 
 # --- accumulating a batch -----------------------------------------------------------------------
