@@ -309,3 +309,15 @@ def test_stored_usage_under_an_unknown_alias_is_billed_once_a_customer_takes_the
     old, new = rate_store(engine, [before, after], until)  # one pass over the rollup serves both
     assert old.unattributed == ["tiny-new-alias"] and old.invoices[0].total == 0
     assert new.unattributed == [] and new.invoices[0].total == Decimal(5)  # 10 calls x 0.5 cents
+
+
+def test_a_nan_value_does_not_stop_ingest(tmp_path_factory):
+    from billing_reconciler.events.parse import parse_text
+
+    events, errors = parse_text('{"transaction_id": "t1", "customer_id": "acme", "event_type": "x", '
+                                '"timestamp": "2024-11-01T10:00:00Z", "properties": {"v": NaN, "w": 2}}')
+    assert not errors
+    engine = open_engine(fresh_store(tmp_path_factory))
+    assert ingest(engine, events).inserted == 1
+    q = MetricQuery("w", "SUM", "w", None, None, (), ())
+    assert aggregate(engine, [q], [START, START + timedelta(days=1)]).rows == {"w": {"acme": {(0, ()): 2}}}

@@ -10,8 +10,8 @@ aggregated from the raw events, as are, for the others,
 Filters and group keys are evaluated once per shape with the reference functions
 (`MetricQuery.matches`, `dim_value`), so they mean exactly what they mean in memory.
 
-The rows are streamed (memory does not grow with them); the per-row work is a dict lookup per
-metric that takes the row's event type and shape.
+The rows are streamed (memory does not grow with them). Per row: one dict lookup finds the
+metrics that take its (event type, shape) and their group values, then one combine per metric.
 """
 
 from __future__ import annotations

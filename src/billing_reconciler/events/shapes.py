@@ -37,14 +37,14 @@ def split(properties: Mapping[str, Any], excluded: frozenset[str] | set[str] = f
     measures = []
     for name, value in properties.items():
         kind = type(value)
-        if kind is int or kind is Decimal:
+        if kind is int or (kind is Decimal and not value.is_nan()):
             measures.append((name, value))
-        elif kind is float:
+        elif kind is float and value == value:
             measures.append((name, Decimal(repr(value))))  # as written, like rating.metrics.number
         elif isinstance(value, int) and not isinstance(value, bool):
             measures.append((name, int(value)))
         elif name not in excluded:
-            kept[name] = value
+            kept[name] = value  # NaN too (not JSON, so never summed): it would poison a sum
     measures.sort()
     return kept, tuple(measures)
 
@@ -88,7 +88,7 @@ class ShapeCatalog:
         excluded = self.excluded
         for name, value in properties.items():
             kind = type(value)
-            if kind is int or kind is Decimal:
+            if kind is int or (kind is Decimal and not value.is_nan()):
                 measures.append((name, value))
             elif kind is str or kind is bool or value is None:
                 if name not in excluded:
