@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +31,37 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str
     if check and result.returncode != 0:
         raise AssertionError(f"{args} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
     return result
+
+
+# Two usage events of the example account (by its aliases) and a manifest edit that halves the
+# data-export price: what the invoice-impact tests plan with.
+WIDGETS_EVENTS = "\n".join(json.dumps(e) for e in [
+    {"transaction_id": "t1", "customer_id": "team@widgetsexpress.com", "event_type": "api_call",
+     "timestamp": "2024-11-03T10:00:00Z", "properties": {"region": "US"}},
+    {"transaction_id": "t2", "customer_id": "widgets-express-prod", "event_type": "data_export",
+     "timestamp": "2024-11-05T10:00:00Z", "properties": {"region": "US", "gb": 10}},
+]) + "\n"
+
+EXPORT_DISCOUNT = """  overrides:
+    - key: export-discount
+      starting_at: 2024-11-01T00:00:00Z
+      type: MULTIPLIER
+      multiplier: 0.5
+      product: data-export
+  commits:
+"""
+
+
+def store_lock_held(store_url: str) -> bool:
+    """True once an apply holds the store lock (it writes only inside that transaction)."""
+    if store_url.startswith("sqlite"):
+        return Path(store_url[len("sqlite:///"):] + ".lock-info").exists()
+    import psycopg
+
+    dsn = store_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
+        return bool(row and row[0])
 
 
 from .pgserver import postgres_server, postgres_url  # noqa: F401,E402

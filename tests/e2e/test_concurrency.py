@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, store_lock_held
 
 CUSTOMERS = 4000
 SMALL = """apiVersion: billing-reconciler/v1
@@ -28,18 +28,6 @@ kind: Product
 metadata: {name: extra}
 spec: {name: Extra, type: FIXED}
 """
-
-
-def _holds_lock(store_url: str) -> bool:
-    """True once an apply holds the store lock (it writes only inside that transaction)."""
-    if store_url.startswith("sqlite"):
-        return Path(store_url[len("sqlite:///"):] + ".lock-info").exists()
-    import psycopg
-
-    dsn = store_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
-        return bool(row and row[0])
 
 
 def _start(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -73,7 +61,7 @@ def test_concurrent_applies_wait_time_out_and_leave_the_store_consistent(tmp_pat
 
     first = _start(["apply", "big.json"], big, env)
     deadline = time.monotonic() + 120
-    while not _holds_lock(store_url):
+    while not store_lock_held(store_url):
         assert first.poll() is None, f"the big apply ended before it took the lock: {first.communicate()}"
         assert time.monotonic() < deadline
         time.sleep(0.02)

@@ -12,25 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import ROOT, run_cli
+from ..conftest import ROOT, run_cli, store_lock_held
 
 
 def _generate(tmp_path: Path, customers: int) -> Path:
     subprocess.run([sys.executable, str(ROOT / "bench" / "generate_account.py"), "--customers", str(customers),
                     "--out", str(tmp_path / "manifests")], check=True, capture_output=True)
     return tmp_path
-
-
-def _in_apply_transaction(store_url: str, tmp_path: Path) -> bool:
-    """True once the apply holds the store lock (it writes only inside that transaction)."""
-    if store_url.startswith("sqlite"):
-        return Path(store_url[len("sqlite:///"):] + ".lock-info").exists()
-    import psycopg
-
-    dsn = store_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted").fetchone()
-        return bool(row and row[0])
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -51,7 +39,7 @@ def test_sigkill_during_apply_leaves_the_store_unchanged(tmp_path: Path, store_u
                             env={**os.environ, **env, "NO_COLOR": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not _in_apply_transaction(store_url, tmp_path):
+    while not store_lock_held(store_url):
         assert proc.poll() is None, "apply finished before it could be killed; make the account larger"
         assert time.monotonic() < deadline
         time.sleep(0.05)

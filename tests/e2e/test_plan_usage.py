@@ -5,23 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..conftest import run_cli
+from ..conftest import EXPORT_DISCOUNT, run_cli
+from ..conftest import WIDGETS_EVENTS as EVENTS
 
-EVENTS = "\n".join(json.dumps(e) for e in [
-    {"transaction_id": "t1", "customer_id": "team@widgetsexpress.com", "event_type": "api_call",
-     "timestamp": "2024-11-03T10:00:00Z", "properties": {"region": "US"}},
-    {"transaction_id": "t2", "customer_id": "widgets-express-prod", "event_type": "data_export",
-     "timestamp": "2024-11-05T10:00:00Z", "properties": {"region": "US", "gb": 10}},
-]) + "\n"
-
-EXPORT_DISCOUNT = """  overrides:
-    - key: export-discount
-      starting_at: 2024-11-01T00:00:00Z
-      type: MULTIPLIER
-      multiplier: 0.5
-      product: data-export
-  commits:
-"""
 
 
 def test_plan_usage_shows_invoice_totals_before_and_after(example_tree: Path):

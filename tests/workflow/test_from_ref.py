@@ -8,25 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLE_MANIFESTS, run_cli
+from tests.conftest import EXAMPLE_MANIFESTS, EXPORT_DISCOUNT, run_cli
+from tests.conftest import WIDGETS_EVENTS as EVENTS
 
 from .gitutil import commit_all, git, init_repo, shallow_clone
 
 CONTRACT = Path("manifests/customers/widgetsexpress.yaml")
-EVENTS = "\n".join(json.dumps(e) for e in [
-    {"transaction_id": "t1", "customer_id": "team@widgetsexpress.com", "event_type": "api_call",
-     "timestamp": "2024-11-03T10:00:00Z", "properties": {"region": "US"}},
-    {"transaction_id": "t2", "customer_id": "widgets-express-prod", "event_type": "data_export",
-     "timestamp": "2024-11-05T10:00:00Z", "properties": {"region": "US", "gb": 10}},
-]) + "\n"
-EXPORT_DISCOUNT = """  overrides:
-    - key: export-discount
-      starting_at: 2024-11-01T00:00:00Z
-      type: MULTIPLIER
-      multiplier: 0.5
-      product: data-export
-  commits:
-"""
 # No store: a plan --from-ref must never create or open one.
 NO_STORE = {"BILLING_RECONCILER_STORE": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
 

@@ -10,17 +10,12 @@ from pathlib import Path
 import click
 
 from .context import Settings, pass_settings
-from .output import echo_json, format_option
+from .output import echo_json, fail, fail_with_problems, format_option
 
 # Heavy modules (sqlalchemy, pydantic, deepdiff) are imported inside the commands that need
 # them, so `--help` and `validate` stay fast.
 
 FORMATS = click.Choice(["text", "markdown", "json"])
-
-
-def fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
 
 
 def open_store(settings: Settings):
@@ -33,8 +28,8 @@ def open_store(settings: Settings):
         raise
 
 
-def non_interactive() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes") or not sys.stdin.isatty()
+def non_interactive(settings: Settings) -> bool:
+    return settings.ci or not sys.stdin.isatty()
 
 
 @click.command("init")
@@ -70,9 +65,7 @@ def _make_plan(settings: Settings, targets, prune, replace):
         return store, plan_from_tree(store, settings.manifests_dir, cache=settings.manifest_cache(),
                                      targets=tuple(targets), prune=prune, replace=tuple(replace))
     except ManifestErrors as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        fail(f"{len(exc.problems)} problem(s) in the manifests; fix them and plan again")
+        fail_with_problems(exc.problems)
         raise
     except UnknownAddress as exc:
         fail(str(exc))
@@ -152,7 +145,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
                 echo_json({"plan": plan_to_json(plan), "applied": False})
             sys.exit(1)
         if plan.operations and not auto_approve:
-            if as_json or non_interactive():
+            if as_json or non_interactive(settings):
                 fail("refusing to apply without confirmation: no terminal (or CI=true, or --format json); "
                      "pass --auto-approve, or apply a saved plan file")
             if not click.confirm("Apply these operations?", default=False):

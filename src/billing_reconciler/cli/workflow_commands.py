@@ -9,17 +9,13 @@ from pathlib import Path
 import click
 
 from .context import Settings, pass_settings
+from .output import fail, fail_with_problems
 
 FMT_EXIT_CODES = """\b
 Exit codes:
   0  every file is (now) in canonical form
   1  --check: some files would be reformatted (listed); or a file could not be read or parsed
 """
-
-
-def _fail(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    sys.exit(1)
 
 
 def plan_against_ref(settings: Settings, ref: str, *, targets=(), prune: bool = False, replace=(),
@@ -33,24 +29,22 @@ def plan_against_ref(settings: Settings, ref: str, *, targets=(), prune: bool = 
     from ..plan.planner import UnknownAddress
 
     if out_file:
-        _fail("--out cannot be used with --from-ref: that plan compares two git revisions, not the store, "
+        fail("--out cannot be used with --from-ref: that plan compares two git revisions, not the store, "
               "so it cannot be applied; save a plan made against the store (without --from-ref)")
     try:
         plan = plan_from_ref(settings.manifests_dir, ref, cache=settings.manifest_cache(), targets=tuple(targets),
                              prune=prune, replace=tuple(replace))
     except ManifestErrors as exc:
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        _fail(f"{len(exc.problems)} problem(s) in the manifests; fix them and plan again")
+        fail_with_problems(exc.problems)
         raise
     except BaseRevisionErrors as exc:
         for problem in exc.revision.problems:
             click.echo(str(problem), err=True)
-        _fail(f"{exc}, listed above (files shown as {exc.revision.ref}:PATH); --from-ref cannot compare with "
+        fail(f"{exc}, listed above (files shown as {exc.revision.ref}:PATH); --from-ref cannot compare with "
               "manifests that do not validate. Plan against the store instead (without --from-ref).")
         raise
     except (GitError, UnknownAddress) as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise
     base = plan.extras["from_ref"]
     note = "" if base["exists"] else f" ({base['directory']} does not exist there: everything is new)"
@@ -93,7 +87,7 @@ def _with_ref_invoice_impact(settings: Settings, ref: str, plan, usage_file: str
     try:
         impact = invoice_impact(manifests, snapshot, lambda key: filters.get(key, []), usage_file)
     except UsageFileError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise
     return dc_replace(plan, extras={**plan.extras, "invoice_impact": impact})
 

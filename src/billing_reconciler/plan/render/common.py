@@ -133,6 +133,18 @@ def show_path(path: str) -> str:
     return _PLACEHOLDER.sub(KNOWN_AFTER_APPLY, path)
 
 
+def object_action(ops) -> Any:
+    """The one action an object's operations add up to, for its symbol: replace, archive or
+    create if any operation is one, else update."""
+    from ..operations import Action
+
+    actions = {op.action for op in ops}
+    for action in (Action.REPLACE, Action.ARCHIVE, Action.CREATE):
+        if action in actions:
+            return action
+    return Action.UPDATE
+
+
 def summary_line(plan) -> str:
     s = plan.summary()
     return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..operations import Action
 from ..plan import Plan
-from .common import redact_at, show_body, show_path, show_value, summary_line
+from .common import object_action, redact_at, show_body, show_path, show_value, summary_line
 
 COMMENT_LIMIT = 65_536  # GitHub's limit for a comment body, in characters
 MARKER = "<!-- billing-reconciler plan -->"  # lets CI find and update its own comment
@@ -155,7 +155,7 @@ def _table(by_address: dict[str, list]) -> Section:
         return [], [], [], ""
     rows = []
     for address, ops in by_address.items():
-        symbol = SYMBOLS[_object_action(ops)]
+        symbol = SYMBOLS[object_action(ops)]
         names = ", ".join(_code(op.op) for op in ops)
         drift = " (drifted)" if any(op.drift for op in ops) else ""
         rows.append(f"| {_code(symbol)} | {_code(address)}{drift} | {names} |")
@@ -186,7 +186,7 @@ def _impact(plan: Plan) -> Section:
 
 
 def _details(address: str, ops: list) -> str:
-    symbol = SYMBOLS[_object_action(ops)]
+    symbol = SYMBOLS[object_action(ops)]
     summary = f"<details><summary><code>{html.escape(symbol)} {html.escape(address)}</code>"
     summary += " — " + ", ".join(f"<code>{html.escape(op.op)}</code>" for op in ops) + "</summary>"
     parts = [_operation(op) for op in ops]
@@ -238,12 +238,6 @@ def _not_shown(count: int) -> str:
 # --- escaping ----------------------------------------------------------------------------------
 
 
-def _object_action(ops) -> Action:
-    actions = {op.action for op in ops}
-    for action in (Action.REPLACE, Action.ARCHIVE, Action.CREATE):
-        if action in actions:
-            return action
-    return Action.UPDATE
 
 
 def _code(text: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..operations import Action
 from ..plan import Plan
-from .common import show_body, show_value, summary_line
+from .common import object_action, show_body, show_value, summary_line
 
 COLORS = {"+": "\033[32m", "~": "\033[33m", "-/+": "\033[35m", "-": "\033[31m", "!": "\033[31m"}
 RESET, BOLD = "\033[0m", "\033[1m"
@@ -25,7 +25,7 @@ def render(plan: Plan, *, color: bool = False) -> str:
     if plan.drift:
         lines.append("")
     for address, ops in plan.by_address().items():
-        action = _object_action(ops)
+        action = object_action(ops)
         symbol = action.symbol
         lines.append(_paint(symbol, f"{symbol} {address}", color) + ("  (drifted)" if any(o.drift for o in ops) else ""))
         for op in ops:
@@ -68,12 +68,6 @@ def render(plan: Plan, *, color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _object_action(ops) -> Action:
-    actions = {op.action for op in ops}
-    for action in (Action.REPLACE, Action.ARCHIVE, Action.CREATE):
-        if action in actions:
-            return action
-    return Action.UPDATE
 
 
 def _signed(value) -> str:
