@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 
 from billing_reconciler.apply.applier import ApplyResult, apply_plan
-from billing_reconciler.apply.backends.embedded import EmbeddedBackend
+from billing_reconciler.apply.backends.embedded import EmbeddedBackend, EmbeddedSession
 from billing_reconciler.manifests import load_manifests
 from billing_reconciler.plan.operations import Operation, Request
 from billing_reconciler.plan.plan import Plan
 from billing_reconciler.plan.planner import build_plan
+from billing_reconciler.service import current_state
 from billing_reconciler.store.store import Store
 
 API_VERSION = "billing-reconciler/v1"
@@ -167,34 +168,46 @@ class Account:
 
 def make_plan(store: Store, account: Account, **options: Any) -> Plan:
     result = account.load()
-    return build_plan(result.manifests, store.snapshot(), manifests_digest=result.digest, **options)
+    return build_plan(result.manifests, current_state(store), manifests_digest=result.digest, **options)
 
 
 class CountingBackend(EmbeddedBackend):
-    """The embedded backend with reproducible ids (for snapshots) and an optional failure."""
+    """The embedded backend (the emulator) with reproducible ids (for snapshots) and an optional
+    failure at the n-th request."""
 
     name = "counting"
 
-    def __init__(self, fail_at: int | None = None, seed: str = "test"):
+    def __init__(self, fail_at: int | None = None, seed: str = "test", validate: bool = True):
+        super().__init__(validate=validate)
         self.calls = 0
+        self.ids = 0
         self.fail_at = fail_at
         self.seed = seed
-        self.requests: list[tuple[Operation, Request]] = []
+        self.requests: list[Request] = []
 
-    def _id(self, what: str) -> str:
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.seed}/{what}"))
+    def _next_id(self) -> str:
+        self.ids += 1
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.seed}/{self.ids}"))
 
-    def execute(self, op: Operation, request: Request) -> dict[str, Any]:
-        self.calls += 1
-        if self.fail_at is not None and self.calls == self.fail_at:
-            raise RuntimeError(f"billing API said no to call {self.calls}")
-        self.requests.append((op, request))
-        response: dict[str, Any] = {"data": {"id": self._id(f"{op.address}/{op.op}/{self.calls}")}}
-        added = {f"{i.list_name}[{i.key}]": self._id(f"{op.address}/{i.list_name}[{i.key}]/{self.calls}")
-                 for i in op.items if i.effect == "add"}
-        if added:
-            response["added"] = added
-        return response
+    def session(self, conn):
+        emulator = self.emulator(conn)
+        emulator.new_id = self._next_id
+        return _CountingSession(EmbeddedSession(emulator), self)
+
+
+class _CountingSession:
+    def __init__(self, inner: EmbeddedSession, backend: CountingBackend):
+        self.inner, self.backend = inner, backend
+
+    def execute(self, request: Request) -> dict[str, Any]:
+        self.backend.calls += 1
+        if self.backend.fail_at is not None and self.backend.calls == self.backend.fail_at:
+            raise RuntimeError(f"billing API said no to call {self.backend.calls}")
+        self.backend.requests.append(request)
+        return self.inner.execute(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def apply(store: Store, plan: Plan, backend: Any = None, **options: Any) -> ApplyResult:

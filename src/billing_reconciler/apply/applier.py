@@ -1,8 +1,13 @@
 """Execute a plan's operations, in order, in ONE transaction under the store lock.
 
-The applier runs exactly the operations in the plan and nothing else. Any failure rolls the
-whole apply back and names the operation that failed; a killed process leaves the store as it
-was, because nothing is committed until the last operation has run.
+The applier runs exactly the operations in the plan and nothing else: it resolves the ids of
+objects made earlier in the apply, sends each request to the backend, and records the request
+and the response. It never writes an object from a manifest: once every request has run, it
+reads each object it touched back from the backend and stores what the backend holds (through
+the readers), with the digest of the manifest applied. A wrong request body therefore shows up as
+a difference on the next plan. Any failure rolls the whole apply back (store and embedded
+backend together) and names the operation, the field and the API's message; a killed process
+leaves both as they were, because nothing is committed until the last operation has run.
 """
 
 from __future__ import annotations
@@ -23,16 +28,18 @@ from .. import canonical
 from ..plan.operations import APPLY_TIME_HOUR, OBJECT_ARCHIVES, OBJECT_CREATES, PLACEHOLDER, Operation, Request
 from ..plan.plan import Plan
 from ..plan.planfile import check_fresh
+from ..plan.readers import Keys, read
+from ..specform import KEYED_LISTS, spec_text
 from ..store.store import NotInitialized, Store
 from ..timeutil import format_timestamp, utc_now
-from .backends import Backend
+from .backends import Backend, BackendSession
 
 
 class ApplyError(Exception):
     def __init__(self, index: int, op: Operation, cause: BaseException):
         self.index, self.op, self.cause = index, op, cause
         super().__init__(f"operation {index + 1} ({op.op} {op.address}) failed: {cause}. "
-                         "Nothing was applied: the store is exactly as before this apply.")
+                         "Nothing was applied: the store and the backend are exactly as before this apply.")
 
 
 @dataclass
@@ -54,15 +61,21 @@ def apply_plan(store: Store, plan: Plan, backend: Backend, *, lock_timeout: floa
         check_fresh(plan, row[0], int(row[1]))
         serial = int(row[1]) + 1
         now = utc_now()
+        session = backend.session(conn)
         writer = StateWriter(conn, now)
         ids: dict[str, str] = {}
         result = ApplyResult(serial)
         for index, op in enumerate(plan.operations):
             try:
                 request, body_text = resolve_text(op.request, ids, now)
-                response = backend.execute(op, request)
-                _remember_ids(op, response, ids)
-                writer.write(op, response, index)
+                response = session.execute(request)
+                remote_id = _remote_id(op, response, writer)
+                if op.op in OBJECT_CREATES:
+                    ids[op.address] = remote_id
+                added = _added_items(op, session, remote_id, writer)
+                for item_ref, item_id in added.items():
+                    ids[f"{op.address}.{item_ref}"] = item_id
+                writer.write(op, remote_id, added, index)
                 writer.record(serial, op, request, body_text, response, actor, index)
             except WriteError as exc:
                 raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
@@ -72,18 +85,44 @@ def apply_plan(store: Store, plan: Plan, backend: Backend, *, lock_timeout: floa
             if progress is not None:
                 progress(index, op)
         try:
-            writer.flush()
+            revisions = session.flush()
+            writer.finish(session, revisions)
         except WriteError as exc:
             raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
         conn.execute(text("UPDATE state SET serial = :s, updated_at = :n WHERE id = 1"), {"s": serial, "n": now})
     return result
 
 
-def _remember_ids(op: Operation, response: dict[str, Any], ids: dict[str, str]) -> None:
+def _remote_id(op: Operation, response: dict[str, Any], writer: StateWriter) -> str:
     if op.op in OBJECT_CREATES:
-        ids[op.address] = response["data"]["id"]
-    for item_ref, item_id in response.get("added", {}).items():
-        ids[f"{op.address}.{item_ref}"] = item_id
+        return response["data"]["id"]
+    known = writer.remote_ids.get((op.kind, op.key))
+    if known is None:
+        raise KeyError(f"{op.address} is not in the store")
+    return known
+
+
+def _added_items(op: Operation, session: BackendSession, remote_id: str, writer: StateWriter) -> dict[str, str]:
+    """`list[key]` -> id of each item the operation added, read back from the backend: the new
+    ids of each list, in order, are the operation's added items of that list, in order."""
+    adds: dict[str, list[str]] = {}
+    for item in op.items:
+        if item.effect == "add" and item.list_name in KEYED_LISTS:
+            adds.setdefault(item.list_name, []).append(item.key)
+    if not adds:
+        return {}
+    api = session.get(op.kind, remote_id) or {}
+    added: dict[str, str] = {}
+    for list_name, keys in adds.items():
+        fresh = [item["id"] for item in api.get(list_name) or []
+                 if item.get("archived_at") is None and item["id"] not in writer.item_keys]
+        if len(fresh) != len(keys):
+            raise RuntimeError(f"the backend holds {len(fresh)} new {list_name} after the request, "
+                               f"expected {len(keys)}")
+        for key, item_id in zip(keys, fresh):
+            added[f"{list_name}[{key}]"] = item_id
+            writer.item_keys[item_id] = key
+    return added
 
 
 def resolve(request: Request, ids: dict[str, str], now: datetime) -> Request:
@@ -128,12 +167,14 @@ class WriteError(Exception):
 # A sub-item names its owner by kind and key; the owner's row id never changes (an object
 # re-created after an archive keeps its row), so this is the same id whenever it is evaluated.
 _OWNER = "(SELECT id FROM objects WHERE kind = :ok AND key = :okey)"
-_INSERT_OBJECT = ("INSERT INTO objects (kind, key, remote_id, body, applied_digest, created_at, updated_at) "
-                  "VALUES (:k, :key, :r, :b, :d, :n, :n)")
-_RECREATE_OBJECT = ("UPDATE objects SET remote_id = :r, body = :b, applied_digest = :d, archived_at = NULL, "
-                    "updated_at = :n WHERE kind = :k AND key = :key")
-_ARCHIVE_OBJECT = "UPDATE objects SET archived_at = :n, updated_at = :n WHERE kind = :k AND key = :key"
-_UPDATE_OBJECT = "UPDATE objects SET body = :b, applied_digest = :d, updated_at = :n WHERE kind = :k AND key = :key"
+_INSERT_OBJECT = ("INSERT INTO objects (kind, key, remote_id, body, applied_digest, refreshed_revision, created_at, "
+                  "updated_at) VALUES (:k, :key, :r, :b, :d, :v, :n, :n)")
+_RECREATE_OBJECT = ("UPDATE objects SET remote_id = :r, body = :b, applied_digest = :d, refreshed_revision = :v, "
+                    "archived_at = NULL, updated_at = :n WHERE kind = :k AND key = :key")
+_ARCHIVE_OBJECT = ("UPDATE objects SET body = :b, applied_digest = :d, refreshed_revision = :v, archived_at = :n, "
+                   "updated_at = :n WHERE kind = :k AND key = :key")
+_UPDATE_OBJECT = ("UPDATE objects SET body = :b, applied_digest = :d, refreshed_revision = :v, updated_at = :n "
+                  "WHERE kind = :k AND key = :key")
 _END_ALL_ITEMS = f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND archived_at IS NULL"
 _ARCHIVE_ITEM = (f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND list_name = :l "
                  "AND key = :k AND archived_at IS NULL")
@@ -143,8 +184,6 @@ _ADD_ITEM = (f"INSERT INTO sub_items (owner_id, list_name, key, remote_id, body,
 # a sub-select per row in a 500-row INSERT costs the server more than the insert itself.
 _ADD_ITEM_BY_ID = ("INSERT INTO sub_items (owner_id, list_name, key, remote_id, body, created_at) "
                    "VALUES (:o, :l, :k, :r, :b, :n)")
-_UPDATE_ITEM = (f"UPDATE sub_items SET body = :b WHERE owner_id = {_OWNER} AND list_name = :l AND key = :k "
-                "AND archived_at IS NULL")
 _INSERT_EDIT = ("INSERT INTO edits (serial, applied_at, op, address, action, request, response, actor) "
                 "VALUES (:s, :t, :op, :a, :act, :req, :resp, :actor)")
 _NAMED = re.compile(r":([a-z]+)\b")
@@ -207,16 +246,17 @@ class _Queue:
 
 
 class StateWriter:
-    """Brings the store's objects, sub-items and history in line with executed operations.
+    """Brings the store in line with executed operations: the key <-> id mapping of objects and
+    their keyed items as each operation runs, then (finish) each touched object as the backend
+    now holds it, with the digest of the manifest applied, and the history.
 
     Writes are queued per table and sent in batches (executemany), not one statement per row:
-    object statements in order, then sub-item statements in order, then history rows. That
-    order is safe: object rows never depend on sub-items or history, and a sub-item statement
-    finds its owner by kind and key, which exists once the object statements before it ran.
-    Everything is in the apply's one transaction, so batching changes nothing a reader sees.
+    object statements, then sub-item statements (which find their owner by kind and key), then
+    history rows. Everything is in the apply's one transaction, so batching changes nothing a
+    reader sees. History rows are flushed as they pile up, to bound memory.
     """
 
-    BATCH = 5000  # rows queued before a flush: bounds the memory an apply of any size holds
+    BATCH = 5000  # history rows queued before a flush
 
     def __init__(self, conn: Connection, now: datetime):
         self.conn = conn
@@ -225,44 +265,70 @@ class StateWriter:
         # space); made once here instead of once per row. PostgreSQL takes the datetime itself.
         self.now: Any = now.isoformat(" ") if not self.pyformat else now
         # Row ids by (kind, key); None for an object inserted but not yet flushed.
-        self.ids: dict[tuple[str, str], int | None] = {
-            (row[0], row[1]): row[2] for row in conn.execute(text("SELECT kind, key, id FROM objects"))}
+        self.ids: dict[tuple[str, str], int | None] = {}
+        self.remote_ids: dict[tuple[str, str], str] = {}
+        self.applied: dict[tuple[str, str], str] = {}
+        self.object_keys: dict[str, str] = {}  # remote id -> key, for the readers
+        for row_id, kind, key, remote_id, digest in conn.execute(
+                text("SELECT id, kind, key, remote_id, applied_digest FROM objects")):
+            self.ids[(kind, key)] = row_id
+            self.remote_ids[(kind, key)] = remote_id
+            self.applied[(kind, key)] = digest
+            self.object_keys[remote_id] = key
+        self.item_keys: dict[str, str] = {row[0]: row[1] for row in conn.execute(
+            text("SELECT remote_id, key FROM sub_items"))}
+        # (kind, key) -> [remote id, new digest or None, created?, archived?] of every object touched.
+        self.touched: dict[tuple[str, str], list[Any]] = {}
         self.objects, self.items, self.edits = _Queue(), _Queue(), _Queue()
 
-    def write(self, op: Operation, response: dict[str, Any], index: int = 0) -> None:
+    def write(self, op: Operation, remote_id: str, added: dict[str, str], index: int = 0) -> None:
         kind, key = op.kind, op.key
         owner = {"ok": kind, "okey": key}
+        entry = self.touched.setdefault((kind, key), [remote_id, None, False, False, index])
+        entry[4] = index
         if op.op in OBJECT_CREATES:
-            values = {"k": kind, "key": key, "r": response["data"]["id"], "b": canonical.dumps(op.spec_after),
-                      "d": op.spec_digest, "n": self.now}
             if (kind, key) in self.ids:
                 # Re-created after an archive (prune, replace): same key, same row, new object; old items end.
                 self.items.add(_END_ALL_ITEMS, index, {"n": self.now, **owner})
-                self.objects.add(_RECREATE_OBJECT, index, values)
-            else:
-                self.objects.add(_INSERT_OBJECT, index, values)
-                self.ids[(kind, key)] = None
-        elif (kind, key) not in self.ids:
-            raise KeyError(f"{op.address} is not in the store")
+            entry[0], entry[2], entry[3] = remote_id, True, False
+            self.remote_ids[(kind, key)] = remote_id
+            self.object_keys[remote_id] = key
         elif op.op in OBJECT_ARCHIVES:
-            self.objects.add(_ARCHIVE_OBJECT, index, {"n": self.now, "k": kind, "key": key})
-            self._maybe_flush()
-            return
-        elif op.spec_after is not None:
-            self.objects.add(_UPDATE_OBJECT, index, {"b": canonical.dumps(op.spec_after), "d": op.spec_digest,
-                                                     "n": self.now, "k": kind, "key": key})
-        added = response.get("added", {})
+            entry[3] = True
+        if op.spec_digest is not None:
+            entry[1] = op.spec_digest
+        existed = (kind, key) in self.ids and op.op not in OBJECT_CREATES
         for item in op.items:
-            if item.effect == "archive":
+            if item.list_name not in KEYED_LISTS:
+                continue
+            if item.effect == "archive" or (item.effect == "add" and existed):
+                # An add under a key the store still maps (the item was archived behind the
+                # tool's back) ends the old mapping first.
                 self.items.add(_ARCHIVE_ITEM, index, {"n": self.now, "l": item.list_name, "k": item.key, **owner})
-            elif item.effect == "add":
+            if item.effect == "add":
                 self.items.add(_ADD_ITEM, index, {
                     "l": item.list_name, "k": item.key, "n": self.now, "r": added[f"{item.list_name}[{item.key}]"],
-                    "b": canonical.dumps(item.body), **owner})
+                    "b": "{}", **owner})
+
+    def finish(self, session: BackendSession, revisions: dict[str, int]) -> None:
+        """Store each touched object as the backend holds it now, then send every queued write."""
+        keys = Keys(self.object_keys, self.item_keys)
+        for (kind, key), (remote_id, digest, created, archived, index) in self.touched.items():
+            api = session.get(kind, remote_id)
+            if api is None:
+                raise WriteError(index, KeyError(f"the backend has no {kind} {remote_id} after the apply"))
+            values = {"k": kind, "key": key, "r": remote_id, "b": spec_text(read(kind, api, keys)),
+                      "d": digest or self.applied.get((kind, key), ""), "v": revisions.get(remote_id), "n": self.now}
+            if created and (kind, key) in self.ids:
+                self.objects.add(_RECREATE_OBJECT, index, values)
+            elif created:
+                self.objects.add(_INSERT_OBJECT, index, values)
+                self.ids[(kind, key)] = None
+            elif archived or api.get("archived_at") is not None:
+                self.objects.add(_ARCHIVE_OBJECT, index, values)
             else:
-                self.items.add(_UPDATE_ITEM, index, {"b": canonical.dumps(item.body), "l": item.list_name,
-                                                     "k": item.key, **owner})
-        self._maybe_flush()
+                self.objects.add(_UPDATE_OBJECT, index, values)
+        self.flush()
 
     def record(self, serial: int, op: Operation, request: Request, body_text: str | None,
                response: dict[str, Any], actor: str, index: int = 0) -> None:
@@ -277,8 +343,8 @@ class StateWriter:
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:
-        if self.objects.size + self.items.size + self.edits.size >= self.BATCH:
-            self.flush()
+        if self.edits.size >= self.BATCH:
+            self._send(self.edits)
 
     def flush(self) -> None:
         self._send(self.objects)

@@ -190,10 +190,12 @@ def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
 
     from ..manifests import load_manifests
     from ..plan.impact import UsageFileError, invoice_impact
+    from ..service import current_state, usage_filter_lookup
 
     manifests = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()).manifests
     try:
-        impact = invoice_impact(manifests, store.snapshot(), store.usage_filter_history, usage_file)
+        snapshot = current_state(store)
+        impact = invoice_impact(manifests, snapshot, usage_filter_lookup(store, snapshot), usage_file)
     except UsageFileError as exc:
         fail(str(exc))
     return dc_replace(plan, extras={**plan.extras, "invoice_impact": impact})

@@ -32,11 +32,11 @@ def open_engine(url: str) -> Engine:
 
 
 def state_from_store(url: str) -> BillingState:
-    """The applied state: the store's snapshot plus each contract's usage-filter history."""
+    """The applied state as the backend reports it, with each contract's usage-filter history."""
+    from ..service import billing_state
     from ..store import Store  # type: ignore[attr-defined]
 
-    store = Store.open(url)
-    return BillingState.from_snapshot(store.snapshot(), store.usage_filter_history)
+    return billing_state(Store.open(url))
 
 
 def state_from_manifests(directory: str | os.PathLike[str]) -> BillingState:

@@ -10,7 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..canonical import canonicalize, digest
+from ..canonical import canonicalize
+from ..specform import spec_digest
 from . import model as m
 from .document import Manifest
 from .errors import Path, PendingProblem
@@ -66,7 +67,7 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
 
     spec = canonical_dump(spec_model.model_dump(exclude_none=True))
     labels = dict(metadata_model.labels or {})
-    return Manifest(kind, metadata_model.name, spec, file, index, digest(spec), labels), []
+    return Manifest(kind, metadata_model.name, spec, file, index, spec_digest(spec), labels), []
 
 
 def canonical_dump(value: Any) -> Any:

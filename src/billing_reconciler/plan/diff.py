@@ -11,12 +11,7 @@ from typing import Any
 
 from .operations import Change
 
-# Lists whose items carry a `key`: compared by key, in any order.
-KEYED_LISTS = frozenset({
-    "commits", "credits", "overrides", "scheduled_charges", "discounts", "subscriptions",
-    "recurring_commits", "recurring_credits", "professional_services",
-    "customer_billing_provider_configurations", "customer_revenue_system_configurations",
-})
+from ..specform import KEYED_LISTS  # noqa: F401 - compared by key, in any order
 
 
 def keyed(items: list[dict[str, Any]] | None) -> dict[str, dict[str, Any]]:

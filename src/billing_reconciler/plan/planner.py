@@ -14,7 +14,7 @@ from ..store.store import Snapshot
 from .context import PlanContext
 from .diff import field_changes
 from .kinds import PLANNERS
-from .operations import Operation
+from .operations import Change, Operation
 from .plan import Drift, Plan
 
 # Dependency order of the kinds (manifests.model.KIND_ORDER, repeated here so that planning
@@ -44,7 +44,9 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     ctx = PlanContext(snapshot=snapshot, desired=desired)
     ctx.creating = {a for a in desired if a not in snapshot.objects} | set(replace)
     operations: list[Operation] = []
-    drift: list[Drift] = []
+    # Objects the backend no longer holds (archived behind the tool's back): made again if wanted.
+    drift: list[Drift] = [Drift(address, (Change("", "exists", "archived outside the manifests"),))
+                          for address in sorted(snapshot.gone)]
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
 
     # The sub-items of every object that will be compared field by field, in one read.

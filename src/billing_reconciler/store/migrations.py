@@ -14,6 +14,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from ..timeutil import utc_now
+from .store import StoreError
+from .version import LATEST_VERSION, current_version
 
 Migration = tuple[int, str, Callable[[Connection], None]]
 
@@ -65,24 +67,35 @@ def _v4_usage_rollup(conn: Connection) -> None:
     rollup.save_state(dbapi, pg, top, state.catalog.excluded)
 
 
+def _v5_emulator(conn: Connection) -> None:
+    # The embedded backend becomes a Metronome emulator with its own tables; objects remember
+    # the emulator revision they were last read at. A store written before is seeded: every
+    # object it holds is rebuilt in the emulator under the same ids, so the next plan is empty.
+    columns = {c["name"] for c in inspect(conn).get_columns("objects")}
+    if "refreshed_revision" not in columns:
+        conn.execute(text("ALTER TABLE objects ADD COLUMN refreshed_revision BIGINT"))
+    for name in ("emulator_objects", "emulator_state"):
+        SQLModel.metadata.tables[name].create(conn, checkfirst=True)
+    from ..emulator.seed import seed_from_store
+
+    seed_from_store(conn)
+
+
 MIGRATIONS: list[Migration] = [
     (1, "create tables", _v1_create_tables),
     (2, "index edits by serial and address", _v2_edits_index),
     (3, "usage_events.ts_epoch", _v3_usage_events_ts_epoch),
     (4, "usage rollup", _v4_usage_rollup),
+    (5, "Metronome emulator tables", _v5_emulator),
 ]
-
-
-def current_version(conn: Connection) -> int:
-    if not inspect(conn).has_table("schema_migrations"):
-        return 0
-    row = conn.execute(text("SELECT MAX(version) FROM schema_migrations")).first()
-    return int(row[0] or 0)
 
 
 def migrate(conn: Connection) -> list[int]:
     """Run every migration newer than the store; returns the versions applied."""
     version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise StoreError(f"the store has schema v{version}, newer than this release understands "
+                         f"(v{LATEST_VERSION}); upgrade billing-reconciler to use it")
     applied = []
     if version == 0:
         SQLModel.metadata.tables["schema_migrations"].create(conn, checkfirst=True)
@@ -96,4 +109,4 @@ def migrate(conn: Connection) -> list[int]:
     return applied
 
 
-LATEST_VERSION = MIGRATIONS[-1][0]
+assert MIGRATIONS[-1][0] == LATEST_VERSION

@@ -33,6 +33,10 @@ from ..timeutil import utc_now
 PG_LOCK_ID = 0x6269_6C6C_7265_636E  # "billrecn"
 
 
+# Keys the readers give items the store has no key for: "id-" + the item's id (plan.readers).
+UNKNOWN_ITEM_PREFIX = "id-"
+
+
 class StoreError(Exception):
     pass
 
@@ -71,16 +75,24 @@ class StoredObject:
     the whole snapshot at once) on first use: a plan reads them only for objects that changed."""
 
     __slots__ = ("id", "kind", "key", "remote_id", "body_text", "applied_digest", "archived", "_items", "_spec",
-                 "_snapshot", "_digest")
+                 "_snapshot", "_digest", "refreshed_revision", "backend_revision")
 
     def __init__(self, id: int, kind: str, key: str, remote_id: str, body_text: str, applied_digest: str,
-                 archived: bool, items: list[StoredItem] | None = None):
+                 archived: bool, items: list[StoredItem] | None = None, refreshed_revision: int | None = None,
+                 backend_revision: int | None = None):
         self.id, self.kind, self.key, self.remote_id = id, kind, key, remote_id
         self.body_text, self.applied_digest, self.archived = body_text, applied_digest, archived
         self._items = items
         self._spec: dict[str, Any] | None = None
         self._snapshot: Snapshot | None = None
         self._digest: str | None = None
+        # The backend revision the body was read at, and the backend's revision now (embedded).
+        self.refreshed_revision, self.backend_revision = refreshed_revision, backend_revision
+
+    def refreshed(self, body_text: str) -> None:
+        """The body as just read from the backend."""
+        self.body_text, self._spec, self._digest = body_text, None, None
+        self.refreshed_revision = self.backend_revision
 
     def __repr__(self) -> str:
         return f"StoredObject({self.address!r}, id={self.remote_id!r}, archived={self.archived})"
@@ -122,6 +134,8 @@ class StoredObject:
         for item in self.items:
             if item.list_name == list_name and item.key == key and not item.archived:
                 return item.remote_id
+        if key.startswith(UNKNOWN_ITEM_PREFIX):  # an item made behind the tool's back (plan.readers)
+            return key[len(UNKNOWN_ITEM_PREFIX):]
         return None
 
 
@@ -130,6 +144,8 @@ class Snapshot:
     lineage: str | None
     serial: int
     objects: dict[str, StoredObject]
+    # Objects the store maps but the backend no longer holds, or holds archived (set by a refresh).
+    gone: dict[str, StoredObject] = field(default_factory=dict)
     # Reads objects' sub-items on first use: (snapshot, objects, all of them?) (set by Store.snapshot).
     items_loader: Callable[[Snapshot, list[StoredObject], bool], None] | None = field(default=None, repr=False, compare=False)
 
@@ -187,7 +203,7 @@ class Store:
             return lineage, True
 
     def schema_version(self) -> int:
-        from .migrations import current_version
+        from .version import current_version
 
         with self.engine.connect() as conn:
             return current_version(conn)
@@ -211,15 +227,19 @@ class Store:
                 return Snapshot(None, 0, {})
             objects: dict[str, StoredObject] = {}
             where = "" if include_archived else " WHERE archived_at IS NULL"
+            _check_version(conn)
             cursor = conn.connection.driver_connection.cursor()
             try:
-                cursor.execute("SELECT id, kind, key, remote_id, body, applied_digest, archived_at FROM objects" + where)
+                cursor.execute("SELECT o.id, o.kind, o.key, o.remote_id, o.body, o.applied_digest, o.archived_at, "
+                               "o.refreshed_revision, e.revision FROM objects o "
+                               "LEFT JOIN emulator_objects e ON e.id = o.remote_id" + where.replace("archived_at", "o.archived_at"))
                 rows = cursor.fetchall()
             finally:
                 cursor.close()
         snapshot = Snapshot(lineage, serial, objects, items_loader=self._load_items)
         for row in rows:
-            obj = StoredObject(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None)
+            obj = StoredObject(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None,
+                               refreshed_revision=row[7], backend_revision=row[8])
             obj._snapshot = snapshot
             objects[f"{row[1]}/{row[2]}"] = obj
         return snapshot
@@ -252,14 +272,19 @@ class Store:
             if owner is not None:
                 owner._items.append(StoredItem(row[1], row[2], row[3], row[4], row[5] is not None))
 
-    def usage_filter_history(self, contract_key: str) -> list[dict[str, Any]]:
-        """Applied usage filters of a contract, oldest first (set_usage_filter is append-only)."""
+    def backend_body(self, remote_id: str) -> dict[str, Any] | None:
+        """The embedded backend's object with this id, as the API returns it."""
         with self.engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT s.body FROM sub_items s JOIN objects o ON o.id = s.owner_id "
-                "WHERE o.kind = 'Contract' AND o.key = :k AND s.list_name = 'usage_filter_schedule' "
-                "ORDER BY s.key, s.id"), {"k": contract_key}).all()
-        return [canonical.loads(r[0]) for r in rows]
+            row = conn.execute(text("SELECT body FROM emulator_objects WHERE id = :id"), {"id": remote_id}).first()
+        return None if row is None else canonical.loads(row[0])
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only connection (a refresh reads the embedded backend's objects through it)."""
+        with self.engine.connect() as conn:
+            yield conn
+            if conn.in_transaction():
+                conn.rollback()
 
     def history(self, address: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         query = "SELECT serial, applied_at, op, address, action, request, response, actor FROM edits"
@@ -405,6 +430,19 @@ def _pg_lock_holder(conn: Connection) -> str:
         return ""
     started = row[1].isoformat() if row[1] is not None else "unknown"
     return f"; held by PostgreSQL backend pid {row[0]} since {started}"
+
+
+def _check_version(conn: Connection) -> None:
+    """A store this program cannot read as it is: older (run init) or newer (upgrade the tool)."""
+    from .version import LATEST_VERSION, current_version
+
+    version = current_version(conn)
+    if version > LATEST_VERSION:
+        raise StoreError(f"the store has schema v{version}, newer than this release understands "
+                         f"(v{LATEST_VERSION}); upgrade billing-reconciler to use it")
+    if version < LATEST_VERSION:
+        raise NotInitialized(f"the store has schema v{version}; run `billing-reconciler init` to upgrade it "
+                             f"to v{LATEST_VERSION}")
 
 
 def _read_state(conn: Connection) -> tuple[str | None, int]:

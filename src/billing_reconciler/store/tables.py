@@ -56,6 +56,9 @@ class ObjectRow(SQLModel, table=True):
     archived_at: Optional[datetime] = Field(default=None, sa_column=_ts_column())
     created_at: datetime = Field(sa_column=_ts_column(False))
     updated_at: datetime = Field(sa_column=_ts_column(False))
+    # The backend object's revision when `body` was last read from it (the embedded emulator
+    # bumps it on every change): a plan re-reads only objects whose revision moved.
+    refreshed_revision: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 class SubItemRow(SQLModel, table=True):
@@ -93,6 +96,32 @@ class EditRow(SQLModel, table=True):
     request: str = Field(sa_column=Column(Text, nullable=False))
     response: str = Field(sa_column=Column(Text, nullable=False))
     actor: str
+
+
+class EmulatorObjectRow(SQLModel, table=True):
+    """An object of the embedded Metronome emulator, in the shape the API's get endpoints return
+    (`body`, canonical JSON). Only `emulator.engine` changes these, through `store.emulator_repo`.
+
+    `revision` comes from one counter for the whole emulator (`emulator_state`), bumped on every
+    change to the object, by an apply or out of band: refresh re-reads objects whose revision moved.
+    """
+
+    __tablename__ = "emulator_objects"
+
+    id: str = Field(primary_key=True)
+    type: str = Field(index=True)  # billable_metric | product | rate_card | customer | contract | credit_type
+    revision: int = Field(sa_column=Column(BigInteger, nullable=False))
+    archived: bool = False
+    body: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class EmulatorStateRow(SQLModel, table=True):
+    """One row: the emulator's revision counter."""
+
+    __tablename__ = "emulator_state"
+
+    id: int = Field(default=1, primary_key=True)
+    revision: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 class UsageEventRow(SQLModel, table=True):

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...specform import rate_identity
 from ..context import PlanContext
 from ..diff import field_changes
 from ..operations import Action, ref
 from .base import immutable, operation, register
 
 UPDATABLE = ("name", "description", "aliases")
-
-
-def rate_identity(rate: dict[str, Any]) -> tuple:
-    return (rate["product"], tuple(sorted(rate.get("pricing_group_values", {}).items())),
-            rate.get("billing_frequency"), rate["starting_at"])
 
 
 def create(ctx: PlanContext, m) -> list:

@@ -1,0 +1,58 @@
+"""The one comparable form of a spec: what a manifest digest and a refreshed object both hash.
+
+A manifest lists keyed items in the author's order; the API returns them in the order they were
+made. Neither order means anything, so keyed lists are sorted by key and a rate card's rates by
+their identity. `credit_type_id` equal to the fiat USD type is what the API fills in when none is
+named, so it is left out. Everything else is `canonical.canonicalize` (enum case, decimals,
+timestamps, no empties), applied by the loader and the readers before this.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import canonical
+from .credit_types import USD_CREDIT_TYPE_ID
+
+# Lists whose items carry a `key`, in any object kind.
+KEYED_LISTS = frozenset({
+    "commits", "credits", "overrides", "scheduled_charges", "discounts", "subscriptions",
+    "recurring_commits", "recurring_credits", "professional_services",
+    "customer_billing_provider_configurations", "customer_revenue_system_configurations",
+})
+
+
+def rate_identity(rate: dict[str, Any]) -> tuple:
+    return (rate["product"], tuple(sorted(rate.get("pricing_group_values", {}).items())),
+            rate.get("billing_frequency") or "", rate["starting_at"])
+
+
+def comparable(spec: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in spec.items():
+        if name in KEYED_LISTS and isinstance(value, list):
+            value = sorted((_drop_default_credit_type(v) for v in value), key=lambda item: item.get("key", ""))
+        elif name == "rates" and isinstance(value, list):
+            value = sorted((_drop_default_credit_type(v) for v in value), key=rate_identity)
+        else:
+            value = _drop_default_credit_type(value)
+        out[name] = value
+    return out
+
+
+def _drop_default_credit_type(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_default_credit_type(v) for k, v in value.items()
+                if not (k == "credit_type_id" and v == USD_CREDIT_TYPE_ID)}
+    if isinstance(value, list):
+        return [_drop_default_credit_type(v) for v in value]
+    return value
+
+
+def spec_digest(spec: dict[str, Any]) -> str:
+    return canonical.digest(comparable(spec))
+
+
+def spec_text(spec: dict[str, Any]) -> str:
+    """What the store keeps as an object's body: its digest is `spec_digest(spec)`."""
+    return canonical.dumps(comparable(spec))

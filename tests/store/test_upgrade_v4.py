@@ -1,0 +1,91 @@
+"""A store written by the release before the emulator (schema v4, the baseline) is upgraded by
+`init`: its rows are kept, the emulator is seeded from its objects under the same ids, and the
+next plan of the manifests it was applied from is empty. A store from a newer release is refused.
+
+The rows in fixtures/v4/store.json were written by that release (commit 629dffb) applying
+fixtures/v4/manifests and then a set_usage_filter, so the fixture holds an object's whole life:
+creates, keyed items with their ids, a usage-filter history of two entries.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from billing_reconciler.service import current_state, plan_from_tree, usage_filter_lookup
+from billing_reconciler.store import Store
+from billing_reconciler.store import tables  # noqa: F401 - registers the tables
+from billing_reconciler.store.store import NotInitialized, StoreError
+from billing_reconciler.store.version import LATEST_VERSION
+
+FIXTURE = Path(__file__).parent / "fixtures" / "v4"
+V5_TABLES = ("emulator_objects", "emulator_state")
+
+
+def write_v4_store(url: str) -> dict:
+    """The v4 schema (today's tables without what v5 added) holding the v4 release's rows."""
+    rows = json.loads((FIXTURE / "store.json").read_text())
+    store = Store(url)
+    with store.engine.begin() as conn:
+        SQLModel.metadata.create_all(conn, tables=[t for name, t in SQLModel.metadata.tables.items()
+                                                   if name not in V5_TABLES])
+        conn.execute(text("ALTER TABLE objects DROP COLUMN refreshed_revision"))
+        for table, data in rows.items():
+            columns = data["columns"]
+            if table == "state":
+                columns = ["id", *columns]
+            for row in data["rows"]:
+                values = [1, *row] if table == "state" else row
+                conn.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                  f"({', '.join(':' + c for c in columns)})"), dict(zip(columns, values)))
+        if conn.dialect.name == "postgresql":
+            for table in ("objects", "sub_items", "edits"):
+                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"))
+    store.close()
+    return rows
+
+
+def test_a_v4_store_is_upgraded_by_init_and_the_next_plan_is_empty(store_url, tmp_path):
+    rows = write_v4_store(store_url)
+    store = Store(store_url)
+    assert store.schema_version() == 4
+    # Not upgraded yet: a plan says to run init, and reads nothing wrongly.
+    with pytest.raises(NotInitialized, match="schema v4; run `billing-reconciler init`"):
+        store.snapshot()
+    lineage = rows["state"]["rows"][0][0]
+    assert store.init() == (lineage, False)
+    assert store.schema_version() == LATEST_VERSION
+    manifests = tmp_path / "manifests"
+    shutil.copytree(FIXTURE / "manifests", manifests)
+    plan = plan_from_tree(store, manifests)
+    assert not plan.operations and not plan.drift, [(o.op, o.address, [c.path for c in o.changes])
+                                                     for o in plan.operations]
+    # The ids are the v4 release's, and the emulator holds each object under its id.
+    snapshot = current_state(store)
+    v4_ids = {f"{r[1]}/{r[2]}": r[3] for r in rows["objects"]["rows"]}
+    assert {a: o.remote_id for a, o in snapshot.objects.items()} == v4_ids
+    assert all(store.backend_body(i) is not None for i in v4_ids.values())
+    # The usage-filter history survived: the initial filter, then the one set later.
+    history = usage_filter_lookup(store, snapshot)("widgetsexpress-2024")
+    assert [(h["group_values"], h["starting_at"]) for h in history] == [
+        (["US"], "2024-11-01T00:00:00Z"), (["US", "EU"], "2025-01-01T00:00:00Z")]
+    # And the store keeps working: a change applies and converges.
+    store.close()
+
+
+def test_a_store_from_a_newer_release_is_refused_not_misread(store_url):
+    store = Store(store_url)
+    store.init()
+    with store.engine.begin() as conn:
+        conn.execute(text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, 'future', :t)"),
+                     {"v": LATEST_VERSION + 1, "t": "2030-01-01 00:00:00"})
+    with pytest.raises(StoreError, match=f"schema v{LATEST_VERSION + 1}, newer than this release"):
+        store.snapshot()
+    with pytest.raises(StoreError, match="newer than this release"):
+        store.init()
+    store.close()
