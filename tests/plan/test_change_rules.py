@@ -259,8 +259,9 @@ def test_customer_name_aliases_and_custom_fields_update_in_place(store, account)
     customer_id = snapshot.objects["Customer/c1"].remote_id
     assert [o.op for o in plan.operations] == ["set_customer_name", "set_ingest_aliases", "set_custom_field_values"]
     assert only(plan, "set_customer_name").request.path == f"/v1/customers/{customer_id}/setName"
-    assert only(plan, "set_ingest_aliases").request.body == {"customer_id": customer_id,
-                                                             "ingest_aliases": ["c1-prod", "c1-eu"]}
+    # The customer id is in the path only: the API refuses it as an unknown body field.
+    assert only(plan, "set_ingest_aliases").request.path == f"/v1/customers/{customer_id}/setIngestAliases"
+    assert only(plan, "set_ingest_aliases").request.body == {"ingest_aliases": ["c1-prod", "c1-eu"]}
     assert only(plan, "set_custom_field_values").request.body == {
         "entity": "customer", "entity_id": customer_id, "custom_fields": {"sfdc_account_id": "sfdc-1"}}
     assert plan.summary() == {"create": 0, "update": 1, "replace": 0, "archive": 0}
