@@ -107,7 +107,6 @@ class _Endpoint:
     def __init__(self, method: str, template: str):
         operation = document()["paths"][template][method]
         body = operation.get("requestBody")
-        self.required = bool(body and body.get("required"))
         schema = (body or {}).get("content", {}).get("application/json", {}).get("schema")
         self.schema: dict[str, Any] | None = None
         self.check: Callable[[Any], Any] | None = None
@@ -152,20 +151,16 @@ def validate_request(method: str, path: str, body: Any) -> None:
             raise RequestRefused(400, None, f"{method.upper()} {template} takes no request body")
         return
     if body is None:
-        if endpoint.required:
-            raise RequestRefused(400, None, "a JSON request body is required")
-        return
+        # No body is read as an empty one, as the API parses it: its required fields still count.
+        body = {}
     try:
         endpoint.check(body)
     except fastjsonschema.JsonSchemaValueException as error:
-        raise _refusal(endpoint, error, "") from None
+        field, message = _explain(endpoint, error)
+        raise RequestRefused(400, field or None, message) from None
 
 
 # --- explaining a refusal ---------------------------------------------------------------------
-
-def _refusal(endpoint: _Endpoint, error: fastjsonschema.JsonSchemaValueException, prefix: str) -> RequestRefused:
-    field, message = _explain(endpoint, error)
-    return RequestRefused(400, _join(prefix, field) or None, message)
 
 
 def _explain(endpoint: _Endpoint, error: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
