@@ -1,7 +1,8 @@
 """Every request body our plans emit, from every example account and its edits.
 
 Accounts: the shipped example (`manifests/`), the tests' small account (tests/plan/support.py),
-the benchmark's generated account (bench/generate_account.py). Each is planned against an empty
+the benchmark's generated account (bench/generate_account.py), the bad-input corpus's valid base
+(tests/bad_manifests/_base). `examples/` holds CI workflows only, no manifests. Each is planned against an empty
 store (creates), applied, then edited step by step so that every update the planner can make is
 planned too: edit_contract with its add_/update_/archive_/remove_ keys, set_usage_filter,
 add_rates, rate card / product / metric updates, custom fields, billing provider configurations,
@@ -109,6 +110,8 @@ def walk(scenario: str, store: Store, account: Account, edits: list[tuple[str, E
         assert plan.operations, f"{scenario}: {label}: the edit planned nothing"
         yield from sent(f"{scenario}: {label}", plan)
         apply(store, plan)
+        again = make_plan(store, account, **options)
+        assert not again.operations, f"{scenario}: {label}: not converged: {[(o.op, o.address) for o in again.operations]}"
 
 
 # --- the example account (manifests/) ----------------------------------------------------------
@@ -380,10 +383,16 @@ def generated_account(store: Store, root: Path, customers: int = 3) -> Iterator[
     yield from walk("bench/generate_account.py", store, account, [("override and custom field", edit)])
 
 
+def bad_manifests_base(store: Store, root: Path) -> Iterator[Sent]:
+    """The minimal valid account the bad-input corpus is made from (tests/bad_manifests/_base)."""
+    account = account_from(ROOT / "tests" / "bad_manifests" / "_base", root)
+    yield from walk("tests/bad_manifests/_base", store, account, [])
+
+
 def every_body(root: Path) -> list[Sent]:
     """All of the above, each account on its own SQLite store under `root`."""
     out: list[Sent] = []
     for name, scenario in (("example", example_account), ("support", support_account),
-                           ("generated", generated_account)):
+                           ("generated", generated_account), ("bad-manifests-base", bad_manifests_base)):
         out += scenario(_fresh_store(root / name), root / name)
     return out
