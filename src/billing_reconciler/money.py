@@ -9,6 +9,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal(1)
 
+# The fiat credit type every billing account has: US dollars, amounts in cents. The API types
+# some amounts with a credit type (a recurring commit's access_amount, invoice_amount); ours are
+# in this one unless a manifest names another.
+USD_CREDIT_TYPE_ID = "2714e483-4ff1-48e4-9e25-ac732e8f24f2"
+
 
 def to_decimal(value: object) -> Decimal:
     """Convert a number as written in YAML/JSON to Decimal without float artefacts."""

@@ -3,7 +3,8 @@
 A manifest lists keyed items in the author's order; the API returns them in the order they were
 made. Neither order means anything, so keyed lists are sorted by key and a rate card's rates by
 their identity. `credit_type_id` equal to the fiat USD type is what the API fills in when none is
-named, so it is left out. Everything else is `canonical.canonicalize` (enum case, decimals,
+named, so it is left out. A threshold configuration with `is_enabled: false` is how the API turns a
+threshold off (it has no removal), so it means the same as none. Everything else is `canonical.canonicalize` (enum case, decimals,
 timestamps, no empties), applied by the loader and the readers before this.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import canonical
-from .credit_types import USD_CREDIT_TYPE_ID
+from .money import USD_CREDIT_TYPE_ID
 
 # Lists whose items carry a `key`, in any object kind.
 KEYED_LISTS = frozenset({
@@ -27,9 +28,14 @@ def rate_identity(rate: dict[str, Any]) -> tuple:
             rate.get("billing_frequency") or "", rate["starting_at"])
 
 
+THRESHOLDS = ("spend_threshold_configuration", "prepaid_balance_threshold_configuration")
+
+
 def comparable(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, value in spec.items():
+        if name in THRESHOLDS and isinstance(value, dict) and value.get("is_enabled") is False:
+            continue
         if name in KEYED_LISTS and isinstance(value, list):
             value = sorted((_drop_default_credit_type(v) for v in value), key=lambda item: item.get("key", ""))
         elif name == "rates" and isinstance(value, list):

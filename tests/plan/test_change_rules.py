@@ -260,8 +260,9 @@ def test_customer_name_aliases_and_custom_fields_update_in_place(store, account)
     customer_id = snapshot.objects["Customer/c1"].remote_id
     assert [o.op for o in plan.operations] == ["set_customer_name", "set_ingest_aliases", "set_custom_field_values"]
     assert only(plan, "set_customer_name").request.path == f"/v1/customers/{customer_id}/setName"
-    assert only(plan, "set_ingest_aliases").request.body == {"customer_id": customer_id,
-                                                             "ingest_aliases": ["c1-prod", "c1-eu"]}
+    # The customer id is in the path only: the API refuses it as an unknown body field.
+    assert only(plan, "set_ingest_aliases").request.path == f"/v1/customers/{customer_id}/setIngestAliases"
+    assert only(plan, "set_ingest_aliases").request.body == {"ingest_aliases": ["c1-prod", "c1-eu"]}
     assert only(plan, "set_custom_field_values").request.body == {
         "entity": "customer", "entity_id": customer_id, "custom_fields": {"sfdc_account_id": "sfdc-1"}}
     assert plan.summary() == {"create": 0, "update": 1, "replace": 0, "archive": 0}
@@ -279,3 +280,41 @@ def test_added_commit_is_added_with_product_id(store, account):
     [added] = edit.request.body["add_commits"]
     assert added["product_id"] == snapshot.objects["Product/prepaid-commit"].remote_id
     assert added["type"] == "PREPAID" and "key" not in added
+
+
+def test_subscription_name_and_proration_cannot_change(store, tmp_path):
+    # update_subscriptions has no name or proration field in the OpenAPI document
+    # (UpdateSubscriptionInput): such a change is refused with the way out, never sent as a field
+    # the API refuses.
+    from tests.emulator.bodies import ROOT, account_from
+
+    account = account_from(ROOT / "manifests", tmp_path)
+    applied(store, account)
+    sub = account.spec("Contract/acme-pro-2025")["subscriptions"][0]
+    sub["name"] = "Pro Plan, renamed"
+    sub["proration"]["invoice_behavior"] = "BILL_IMMEDIATELY"
+    plan = make_plan(store, account)
+    assert plan.errored and not plan.operations
+    messages = [str(e) for e in plan.errors]
+    assert len(messages) == 2
+    assert "spec.subscriptions[0].name: name of subscription 'pro-plan': the billing API cannot change it" in messages[0]
+    assert "spec.subscriptions[0].proration: proration of subscription 'pro-plan'" in messages[1]
+    assert "set ending_before on this one and add a new subscription under a new key" in messages[1]
+
+
+def test_subscription_added_later_gets_its_scheduled_quantities_in_a_second_edit(store, tmp_path):
+    from tests.emulator.bodies import ROOT, account_from
+
+    account = account_from(ROOT / "manifests", tmp_path)
+    applied(store, account)
+    subs = account.spec("Contract/acme-pro-2025")["subscriptions"]
+    subs.append(dict(subs[0], key="extra-plan", quantity_updates=[{"starting_at": "2025-06-01T00:00:00Z",
+                                                                    "quantity": 4}]))
+    plan = make_plan(store, account)
+    first, second = [o for o in plan.operations if o.op == "edit_contract"]
+    assert "quantity_updates" not in first.request.body["add_subscriptions"][0]
+    assert second.request.body["update_subscriptions"] == [
+        {"subscription_id": "${Contract/acme-pro-2025.subscriptions[extra-plan].id}",
+         "quantity_updates": [{"starting_at": "2025-06-01T00:00:00Z", "quantity": 4}]}]
+    apply(store, plan)
+    converge(store, account)

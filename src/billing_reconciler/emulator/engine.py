@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import canonical
-from ..credit_types import USD_CREDIT_TYPE_ID
-from .errors import refused
+from ..money import USD_CREDIT_TYPE_ID
+from .refusals import refused
 
 
 def new_id() -> str:

@@ -12,12 +12,10 @@ and takes Decimal as a JSON number, so bodies are validated as built, without re
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 import threading
 from collections.abc import Callable
-from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -25,14 +23,14 @@ from urllib.parse import unquote
 
 import fastjsonschema
 
-from .errors import RequestRefused  # noqa: F401 - raised here, imported from here by callers
-
+from .refusals import RequestRefused, explain
 from .schema_convert import SchemaConverter
+
+__all__ = ["RequestRefused", "document", "match", "validate_request"]
 
 DOCUMENT = "metronome-openapi.json"
 METHODS = ("get", "put", "post", "delete", "patch")
 FORMATS = {"uuid": r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z"}
-_NAME_ROOT = re.compile(r"^data\.?")
 
 
 @cache
@@ -95,7 +93,6 @@ class _Endpoint:
     def __init__(self, method: str, template: str):
         operation = document()["paths"][template][method]
         body = operation.get("requestBody")
-        self.required = bool(body and body.get("required"))
         schema = (body or {}).get("content", {}).get("application/json", {}).get("schema")
         self.schema: dict[str, Any] | None = None
         self.check: Callable[[Any], Any] | None = None
@@ -140,96 +137,10 @@ def validate_request(method: str, path: str, body: Any) -> None:
             raise RequestRefused(400, None, f"{method.upper()} {template} takes no request body")
         return
     if body is None:
-        if endpoint.required:
-            raise RequestRefused(400, None, "a JSON request body is required")
-        return
+        # No body is read as an empty one, as the API parses it: its required fields still count.
+        body = {}
     try:
         endpoint.check(body)
     except fastjsonschema.JsonSchemaValueException as error:
-        raise _refusal(endpoint, error, "") from None
-
-
-# --- explaining a refusal ---------------------------------------------------------------------
-
-def _refusal(endpoint: _Endpoint, error: fastjsonschema.JsonSchemaValueException, prefix: str) -> RequestRefused:
-    field, message = _explain(endpoint, error)
-    return RequestRefused(400, _join(prefix, field) or None, message)
-
-
-def _explain(endpoint: _Endpoint, error: fastjsonschema.JsonSchemaValueException) -> tuple[str, str]:
-    field = _NAME_ROOT.sub("", error.name or "")
-    value, definition, rule = error.value, error.definition or {}, error.rule
-    if rule == "additionalProperties":
-        known = sorted(definition.get("properties", {}))
-        unknown = sorted(k for k in value if k not in known) if isinstance(value, dict) else []
-        if unknown:
-            close = difflib.get_close_matches(unknown[0], known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            return _join(field, unknown[0]), f"unknown field '{unknown[0]}'{hint}"
-    if rule == "required" and isinstance(value, dict):
-        missing = [k for k in definition.get("required", []) if k not in value]
-        if missing:
-            return _join(field, missing[0]), "required field is missing"
-    if rule == "type" or (rule == "multipleOf" and definition.get("multipleOf") == 1):
-        expected = _expected_type(definition)
-        return field, f"must be {expected}, not {_json_type(value)}"
-    if rule == "enum":
-        allowed = ", ".join(json.dumps(v) for v in definition["enum"])
-        return field, f"{_show(value)} is not allowed; use one of {allowed}"
-    if rule == "format":
-        return field, f"{_show(value)} is not a valid {definition['format']}"
-    if rule in ("oneOf", "anyOf"):
-        return field, _explain_choice(endpoint, definition[rule], value, error.message)
-    return field, _NAME_ROOT.sub("", error.message).strip() or error.message
-
-
-def _explain_choice(endpoint: _Endpoint, branches: list[dict[str, Any]], value: Any, message: str) -> str:
-    if "exactly by one" in message and "(0 matches" not in message:
-        return "matches more than one of the allowed shapes"
-    reasons = []
-    for index, branch in enumerate(branches, 1):
-        try:
-            endpoint.branch(branch)(value)
-        except fastjsonschema.JsonSchemaValueException as error:
-            field, why = _explain(endpoint, error)
-            reasons.append(f"shape {index}: {field + ': ' if field else ''}{why}")
-    return f"matches none of the {len(branches)} allowed shapes ({'; '.join(reasons)})"
-
-
-def _join(prefix: str, name: str) -> str:
-    if not prefix:
-        return name
-    if not name:
-        return prefix
-    return prefix + name if name.startswith("[") else f"{prefix}.{name}"
-
-
-def _expected_type(definition: dict[str, Any]) -> str:
-    if definition.get("multipleOf") == 1 and definition.get("type") == "number":
-        return "an integer"
-    kinds = definition.get("type", [])
-    kinds = [kinds] if isinstance(kinds, str) else kinds
-    names = {"object": "an object", "array": "a list", "string": "a string", "number": "a number",
-             "integer": "an integer", "boolean": "true or false", "null": "null"}
-    return " or ".join(names.get(k, k) for k in kinds)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float, Decimal)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _show(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
+        field, message = explain(error, endpoint.branch)
+        raise RequestRefused(400, field or None, message) from None

@@ -19,7 +19,7 @@ from .errors import PendingProblem
 from .parse import ParsedFile
 
 _HERE = Path(__file__).parent
-_ALSO_DEPENDS_ON = ("canonical.py", "money.py", "timeutil.py", "specform.py", "credit_types.py")
+_ALSO_DEPENDS_ON = ("canonical.py", "money.py", "timeutil.py", "specform.py")
 FORMAT = 2
 
 

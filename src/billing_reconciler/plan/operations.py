@@ -168,8 +168,13 @@ class Operation:
 
 
 def make_request(op: str, body: dict[str, Any]) -> Request:
+    """The request for `op`: the ids its path names move from the body into the path (the API
+    takes them there only, and refuses them as unknown body fields)."""
     endpoint = CATALOG[op]
     path = endpoint.path
-    for name in re.findall(r"\{([a-z_]+)\}", path):
+    names = re.findall(r"\{([a-z_]+)\}", path)
+    for name in names:
         path = path.replace("{" + name + "}", str(body.get(name, "{" + name + "}")))
+    if names:
+        body = {k: v for k, v in body.items() if k not in names}
     return Request(endpoint.method, path, body)

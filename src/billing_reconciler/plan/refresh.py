@@ -20,9 +20,11 @@ def refresh(store: Store, snapshot: Snapshot, backend: Backend) -> Snapshot:
              if obj.backend_revision is None or obj.backend_revision != obj.refreshed_revision]
     if not stale:
         return snapshot
-    snapshot.load_items(stale)
+    # A contract names its customer's billing provider configuration: every mapping is needed.
+    snapshot.load_items()
     keys = Keys({obj.remote_id: obj.key for obj in snapshot.objects.values()},
-                {item.remote_id: item.key for obj in stale for item in obj.items if not item.archived})
+                {item.remote_id: item.key for obj in snapshot.objects.values() for item in obj.items
+                 if not item.archived})
     with store.reading() as conn:
         session = backend.session(conn)
         for obj in stale:

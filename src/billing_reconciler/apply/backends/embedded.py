@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from ...emulator.engine import Emulator
-from ...emulator.errors import RequestRefused
+from ...emulator.refusals import RequestRefused
 from ...plan.operations import Request
 from ...plan.readers import API_TYPES
 from ...store.emulator_repo import EmulatorRepo

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...money import USD_CREDIT_TYPE_ID
 from ..context import PlanContext, schedule_item_id
 from ..diff import field_changes, keyed
 from ..operations import Action, Change, ItemEffect, ref
@@ -70,7 +71,18 @@ def contract_api(ctx: PlanContext, m, value: Any) -> Any:
         body["billing_provider_configuration"] = bpc
     for override in body.get("overrides", []) if isinstance(body, dict) else []:
         _override_specifier_ids(ctx, m, override)
+    for name in ("recurring_commits", "recurring_credits"):
+        for item in body.get(name, []) if isinstance(body, dict) else []:
+            _typed_amounts(item)
     return body
+
+
+def _typed_amounts(item: dict[str, Any]) -> None:
+    """The API types a recurring commit's or credit's amounts with a credit type: USD cents
+    unless the manifest names another."""
+    for amount in ("access_amount", "invoice_amount"):
+        if amount in item:
+            item[amount] = {"credit_type_id": USD_CREDIT_TYPE_ID, **item[amount]}
 
 
 def _override_specifier_ids(ctx: PlanContext, m, override: dict[str, Any]) -> None:
@@ -128,10 +140,28 @@ def update(ctx: PlanContext, m, actual, reason: str) -> list:
     if not edit.empty:
         ops.append(operation("edit_contract", m.address, Action.UPDATE, edit.body, manifest=m, reason=reason,
                              changes=edit.changes, items=edit.items))
+    ops += _added_subscription_schedules(ctx, m, actual, customer_id, reason)
     ops += _usage_filter(ctx, m, actual, customer_id, reason)
     ops += custom_field_ops(ctx, m, "contract", actual.remote_id, before.get("custom_fields", {}),
                             after.get("custom_fields", {}), reason)
     return ops
+
+
+def _added_subscription_schedules(ctx: PlanContext, m, actual, customer_id: str, reason: str) -> list:
+    """A second edit_contract for the scheduled quantity and seat changes of the subscriptions the
+    first one adds: add_subscriptions entries take none (as at create), and update_subscriptions
+    needs the id the first edit gives the subscription."""
+    existing = keyed(actual.spec.get("subscriptions"))
+    edit = Edit(customer_id, actual.remote_id)
+    for sub in m.spec.get("subscriptions", []):
+        if sub["key"] not in existing:
+            update = _subscription_schedule_update(ctx, m, {}, sub)
+            if update:
+                edit.add("update_subscriptions", update)
+    if edit.empty:
+        return []
+    return [operation("edit_contract", m.address, Action.UPDATE, edit.body, manifest=m,
+                      reason=f"{reason}: scheduled changes of the added subscriptions")]
 
 
 def _top_level(ctx: PlanContext, m, before: dict, after: dict, edit: Edit) -> None:
@@ -316,27 +346,31 @@ def _subscription_schedule_update(ctx, m, old: dict, new: dict) -> dict[str, Any
     return {"subscription_id": ctx.item_id(m.address, "subscriptions", new["key"]), **body}
 
 
+SUBSCRIPTION_WAY_OUT = ("the billing API cannot change it on an existing subscription; set ending_before on "
+                        "this one and add a new subscription under a new key")
+
+
 def _update_subscription(ctx, m, actual, name, old, new, path):
-    allowed = {"key", "ending_before", "name", "quantity_updates", "seat_updates", "proration",
+    # update_subscriptions takes ending_before, quantity and seat updates and the
+    # QUANTITY_ONLY -> SEAT_BASED switch; nothing else of a subscription can change.
+    allowed = {"key", "ending_before", "quantity_updates", "seat_updates", "proration",
                "quantity_management_mode", "seat_config"}
-    if _refuse_fields(ctx, m, path, old, new, allowed, "subscription"):
+    fixed = sorted(k for k in set(old) | set(new) if k not in allowed and old.get(k) != new.get(k))
+    if old["proration"] != new["proration"]:
+        fixed.append("proration")
+    for field in fixed:
+        ctx.refuse(m, (*path, field), f"{field} of subscription '{new['key']}': {SUBSCRIPTION_WAY_OUT}")
+    if fixed:
         return None
     for field in ("quantity_updates",):
         if any(q not in new.get(field, []) for q in old.get(field, [])):
             ctx.refuse(m, (*path, field), "scheduled quantity changes are append-only; add a new entry instead "
                                           "of editing or removing one")
             return None
-    if {k: v for k, v in old["proration"].items() if k != "rounding"} != \
-            {k: v for k, v in new["proration"].items() if k != "rounding"}:
-        ctx.refuse(m, (*path, "proration"), "only proration.rounding can change on an existing subscription")
-        return None
     body = _subscription_schedule_update(ctx, m, old, new) or {
         "subscription_id": ctx.item_id(actual.address, name, new["key"])}
-    for field in ("ending_before", "name"):
-        if old.get(field) != new.get(field):
-            body[field] = new.get(field)
-    if old["proration"].get("rounding") != new["proration"].get("rounding"):
-        body["proration_rounding"] = new["proration"].get("rounding")
+    if old.get("ending_before") != new.get("ending_before"):
+        body["ending_before"] = new.get("ending_before")
     old_mode = old.get("quantity_management_mode", "QUANTITY_ONLY")
     new_mode = new.get("quantity_management_mode", "QUANTITY_ONLY")
     if old_mode != new_mode or old.get("seat_config") != new.get("seat_config"):
