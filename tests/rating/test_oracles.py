@@ -147,13 +147,48 @@ def test_overwrite_beats_multiplier_by_priority():
     invs = invoices(tiered_state(_override_pair(1, 2), "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
     (line,) = invs[0].line_items
     assert (line.unit_price, line.total, line.override) == (D("0.3"), D(300), "fixed-price")
-    # Priorities swapped: the multiplier wins: 1000 × (0.5 × 0.5 = 0.25) = 250.
+    # Priorities swapped: still the OVERWRITE: under EXPLICIT "overwrites are prioritized first, and
+    # then tiered and multiplier overrides ... by their priority value" (the API's `priority` text,
+    # reference §5.3), so the multiplier's priority 1 does not beat it: 1000 × 0.3 = 300.
+    # (This case used to expect the multiplier, 1000 × 0.25 = 250: wrong by that rule.)
     invs = invoices(tiered_state(_override_pair(2, 1), "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
     (line,) = invs[0].line_items
-    assert (line.unit_price, line.total, line.override) == (D("0.25"), D(250), "half-off")
+    assert (line.unit_price, line.total, line.override) == (D("0.3"), D(300), "fixed-price")
+    # Without an OVERWRITE, priority decides between multipliers and tiered overrides.
+    only_multiplier = [o for o in _override_pair(2, 1) if o["type"] == "MULTIPLIER"]
+    invs = invoices(tiered_state(only_multiplier, "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
+    assert invs[0].line_items[0].total == D(250)
     # LOWEST_MULTIPLIER (default): an OVERWRITE is prioritised over multipliers: 300.
     invs = invoices(tiered_state(_override_pair(2, 1)), _api_calls(1000), "2025-02-01T00:00:00Z")
     assert invs[0].line_items[0].total == D(300)
+
+
+def _tiered_and_overwrite(overwrite_priority):
+    overwrite = {"key": "fixed-price", "starting_at": "2025-01-01T00:00:00Z", "product": "api-calls",
+                 "type": "OVERWRITE", "overwrite_rate": {"rate_type": "FLAT", "price": Decimal("0.3")}}
+    if overwrite_priority is not None:
+        overwrite["priority"] = overwrite_priority
+    return [overwrite,
+            {"key": "volume", "starting_at": "2025-01-01T00:00:00Z", "product": "api-calls", "type": "TIERED",
+             "priority": 1, "tiers": [{"multiplier": Decimal("0.5"), "size": 500}, {"multiplier": Decimal("0.25")}]}]
+
+
+def test_overwrite_is_applied_before_a_tiered_override_whatever_the_priorities():
+    # EXPLICIT (a TIERED override forces it): overwrites first, then TIERED and MULTIPLIER by
+    # priority (reference §5.3). OVERWRITE at 0.3¢ with priority 10 against a TIERED override with
+    # priority 1: 1000 calls × 0.3 = 300, one line, no tiers.
+    # Catches: choosing by priority number across types (the TIERED override would win:
+    # 500 × 0.5 × 0.5¢ = 125 + 500 × 0.25 × 0.5¢ = 62.5 -> 63, total 188).
+    for priority in (10, None):  # an OVERWRITE without a priority still comes first
+        invs = invoices(tiered_state(_tiered_and_overwrite(priority), "EXPLICIT"), _api_calls(1000),
+                        "2025-02-01T00:00:00Z")
+        (line,) = invs[0].line_items
+        assert (line.quantity, line.unit_price, line.total, line.override, line.tier) == (
+            D(1000), D("0.3"), D(300), "fixed-price", None)
+    # The same TIERED override alone: 500 × 0.25 = 125 and 500 × 0.125 = 62.5 -> 63 (half up).
+    tiered_only = _tiered_and_overwrite(None)[1:]
+    invs = invoices(tiered_state(tiered_only, "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
+    assert [(li.tier, li.total) for li in invs[0].line_items] == [(1, D(125)), (2, D(63))]
 
 
 def _acme(behavior="BILL_ON_NEXT_COLLECTION_DATE"):
