@@ -87,7 +87,7 @@ def render_text(invoices, unattributed) -> str:
     for inv in invoices:
         period = (format_timestamp(inv.start_timestamp) if inv.start_timestamp == inv.end_timestamp
                   else f"{format_timestamp(inv.start_timestamp)} .. {format_timestamp(inv.end_timestamp)}")
-        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}")
+        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}  issued {format_timestamp(inv.issued_at)}")
         for li in inv.line_items:
             label = li.name
             extras = [f"{k}={v}" for k, v in sorted(li.group_values.items())]

@@ -91,8 +91,9 @@ def prepare_contract(state: BillingState, key: str, until: datetime) -> Prepared
             segs, chs = recurring_balances(spec, item, kind, products, until, periods)
             segments += segs
             charges += chs
+    limit = max([until, *(p[1] for p in periods)])
     for sub in spec.get("subscriptions", []):
-        charges += subscription_charges(spec, sub, card, products, until)
+        charges += subscription_charges(spec, sub, card, products, limit)
     seat_keys = sorted({s.seat_key for s in segments if s.seat_key})
     filters = state.usage_filters.get(key, [])
     horizon = periods[-1][1] if periods else start

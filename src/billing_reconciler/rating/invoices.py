@@ -81,6 +81,11 @@ class Invoice:
     line_items: list[LineItem] = field(default_factory=list)
 
     @property
+    def issued_at(self) -> datetime:
+        """A usage invoice is issued when its statement period ends; any other at its date."""
+        return self.end_timestamp if self.type == USAGE else self.start_timestamp
+
+    @property
     def subtotal(self) -> Decimal:
         return sum((li.total for li in self.line_items if not li.is_drawdown), Decimal(0))
 
@@ -96,6 +101,7 @@ class Invoice:
             "customer": self.customer, "contract": self.contract, "type": self.type,
             "start_timestamp": format_timestamp(self.start_timestamp),
             "end_timestamp": format_timestamp(self.end_timestamp),
+            "issued_at": format_timestamp(self.issued_at),
             "line_items": [li.to_json() for li in self.line_items],
             "subtotal": format_decimal(self.subtotal), "total": format_decimal(self.total),
         }
