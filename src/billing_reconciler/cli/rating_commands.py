@@ -99,6 +99,7 @@ def render_text(invoices, unattributed) -> str:
                 label += f" ({', '.join(extras)})"
             notes = [f"override {li.override}"] if li.override else []
             notes += [f"paid by {k}" for k in sorted(li.paid_by)]
+            notes += [f"counts toward {k}" for k in sorted(li.counts_toward)]
             out.append(f"  {label:<48} {li.quantity:>12} x {_unit_dollars(li.unit_price):<14} {_dollars(li.total):>14}"
                        + (f"  [{'; '.join(notes)}]" if notes else ""))
         out.append(f"  {'subtotal':<78} {_dollars(inv.subtotal):>14}")

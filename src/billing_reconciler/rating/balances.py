@@ -7,6 +7,12 @@ priority order.
 
 Decisions where the sources are silent:
 - Balances pay usage charges only (not subscription fees, scheduled charges or commit purchases).
+- A POSTPAID commit is a promise to spend (seed 003), paid in arrears: usage it applies to is
+  drawn from it in the same order as any balance, but stays billed on the usage invoice (the line
+  records it in `counts_toward`, no drawdown line). At its invoice-schedule timestamp a true-up
+  bills the unmet part: the committed amount minus the usage drawn from it before that moment,
+  nothing when met (API: "If the total amount paid during the access period is less than the
+  committed amount, there's a final true-up invoice on the invoice_date").
 - Applicability: `applicable_products` and `applicable_product_tags` together select the listed
   products plus every product carrying any of the listed tags; `specifiers` match when at least one
   matches (all of a specifier's conditions, all of its tags); none of them: every product.
@@ -29,7 +35,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..money import round_cents, to_decimal
-from .invoices import DRAWDOWN, USAGE_CHARGE, LineItem
+from .invoices import DRAWDOWN, POSTPAID_TRUEUP, USAGE_CHARGE, LineItem
+from .schedule import DatedCharge, occurrences
 from .timegrid import ts
 
 COMMIT = "commit"
@@ -82,6 +89,7 @@ class Segment:
     chain: tuple[str, str | None] | None = None
     generation: int = 0
     rollover_fraction: Decimal | None = None
+    postpaid: bool = False
     used: Decimal = Decimal(0)
     opened: bool = False
 
@@ -98,8 +106,10 @@ def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, M
     """The segments of a one-off commit or credit (its access schedule)."""
     name = item.get("name") or products.get(item["product"], {}).get("name", item["product"])
     priority = to_decimal(item["priority"]) if item.get("priority") is not None else None
+    rollover = to_decimal(item["rollover_fraction"]) if item.get("rollover_fraction") is not None else None
+    postpaid = kind == COMMIT and item.get("type") == "POSTPAID"
     return [Segment(item["key"], kind, name, item["product"], priority, ts(s["starting_at"]), ts(s["ending_before"]),
-                    to_decimal(s["amount"]), Scope.of(item))
+                    to_decimal(s["amount"]), Scope.of(item), rollover_fraction=rollover, postpaid=postpaid)
             for s in item["access_schedule"]["schedule_items"]]
 
 
@@ -131,7 +141,7 @@ class Ledger:
             while i < len(pending) and pending[i].start <= t:
                 self._open(pending[i])
                 i += 1
-            due = line.total - sum(line.paid_by.values(), Decimal(0))
+            due = line.total - sum(line.paid_by.values(), Decimal(0)) - sum(line.counts_toward.values(), Decimal(0))
             for seg in sorted((s for s in pending[:i] if s.end > t and s.remaining > 0), key=Segment.order):
                 if due <= 0:
                     break
@@ -143,7 +153,8 @@ class Ledger:
                 seg.used += take
                 due -= take
                 label = seg.key if seg.seat is None else f"{seg.key}[{seg.seat}]"
-                line.paid_by[label] = line.paid_by.get(label, Decimal(0)) + take
+                drawn = line.counts_toward if seg.postpaid else line.paid_by
+                drawn[label] = drawn.get(label, Decimal(0)) + take
 
 
 def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[LineItem]:
@@ -159,4 +170,23 @@ def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[L
         out.append(LineItem(seg.name, seg.product, Decimal(1), -amount, -amount, kind=DRAWDOWN,
                             commit=seg.key if seg.kind == COMMIT else None,
                             credit=seg.key if seg.kind == CREDIT else None, seat=seg.seat))
+    return out
+
+
+def postpaid_trueups(contract: Mapping[str, Any], lines: Iterable[LineItem],
+                     products: Mapping[str, Mapping[str, Any]]) -> list[DatedCharge]:
+    """The true-up of each POSTPAID commit: what its usage left unmet at its invoice date."""
+    lines = list(lines)
+    out: list[DatedCharge] = []
+    for commit in contract.get("commits", []):
+        if commit.get("type") != "POSTPAID" or not commit.get("invoice_schedule"):
+            continue
+        name = commit.get("name") or products.get(commit["product"], {}).get("name", commit["product"])
+        for at, _, _, committed in occurrences(commit["invoice_schedule"]):
+            drawn = sum((line.counts_toward.get(commit["key"], Decimal(0)) for line in lines
+                         if line.starting_at is not None and line.starting_at < at), Decimal(0))
+            unmet = committed - drawn
+            if unmet > 0:
+                out.append(DatedCharge(at, LineItem(name, commit["product"], Decimal(1), unmet, unmet,
+                                                    kind=POSTPAID_TRUEUP, commit=commit["key"])))
     return out

@@ -26,7 +26,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
 
 from ..money import round_cents, to_decimal
-from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines
+from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines, postpaid_trueups
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
@@ -313,4 +313,5 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
             charges.append((line, product))
     Ledger(c.segments).draw(charges)
     usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
-    return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, c.charges, until)
+    trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)
+    return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)

@@ -111,7 +111,7 @@ def occurrences(schedule: Mapping[str, Any]) -> list[tuple[datetime, Decimal, De
 
 
 def scheduled_charges(contract: Mapping[str, Any], products: Mapping[str, Mapping[str, Any]]) -> list[DatedCharge]:
-    """Scheduled charges and commit purchases (their invoice schedules) of a contract."""
+    """Scheduled charges and PREPAID commit purchases (their invoice schedules) of a contract."""
     out: list[DatedCharge] = []
     for sc in [*contract.get("scheduled_charges", []), *contract.get("discounts", [])]:
         name = sc.get("name") or products.get(sc["product"], {}).get("name", sc["product"])
@@ -119,8 +119,8 @@ def scheduled_charges(contract: Mapping[str, Any], products: Mapping[str, Mappin
             out.append(DatedCharge(at, LineItem(name, sc["product"], q, p, total, kind=SCHEDULED_CHARGE)))
     for commit in contract.get("commits", []):
         schedule = commit.get("invoice_schedule")
-        if not schedule:
-            continue  # a complimentary commit
+        if not schedule or commit.get("type") == "POSTPAID":
+            continue  # a complimentary commit; a POSTPAID one is trued up (balances.postpaid_trueups)
         name = commit.get("name") or products.get(commit["product"], {}).get("name", commit["product"])
         for at, q, p, total in occurrences(schedule):
             out.append(DatedCharge(at, LineItem(name, commit["product"], q, p, total, kind=COMMIT_PURCHASE,
