@@ -27,6 +27,7 @@ from typing import Any
 
 from ..money import round_cents, to_decimal
 from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines, postpaid_trueups
+from .composite import composite_lines
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
@@ -311,6 +312,10 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
                             starting_at=a, ending_before=b)
             lines_by_period.setdefault(pidx, []).append(line)
             charges.append((line, product))
+    for lines in lines_by_period.values():
+        extra = composite_lines(c.card, c.spec, state.products, lines)
+        lines += extra
+        charges += [(line, state.products[line.product]) for line in extra]
     Ledger(c.segments).draw(charges)
     usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
     trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)

@@ -107,7 +107,7 @@ def find_rate(card: Mapping[str, Any], product: str, t: datetime, pricing_values
 
 
 def rate_pieces(rate: Mapping[str, Any]) -> tuple[Piece, ...]:
-    if rate.get("rate_type") in ("TIERED",) and rate.get("tiers"):
+    if rate.get("rate_type") in ("TIERED", "TIERED_PERCENTAGE") and rate.get("tiers"):
         tiers = rate["tiers"]
         return tuple(Piece(to_decimal(t["size"]) if t.get("size") is not None and i < len(tiers) - 1 else None,
                            to_decimal(t["price"])) for i, t in enumerate(tiers))
