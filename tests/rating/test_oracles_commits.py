@@ -65,3 +65,54 @@ def test_met_postpaid_commit_has_no_trueup():
         ("post-2025", "USAGE", "2025-04-01", D(0), D(0)),
     ]
     assert sum((li.counts_toward.get("q1-commitment", D(0)) for li in invs[0].line_items), D(0)) == D(10000)
+
+
+def _balance(key, kind, amount, priority, ending_before="2025-11-01T00:00:00Z", rollover=None, postpaid=False):
+    item = {"key": key, "product": "prepaid-commit", "priority": priority, "applicable_product_tags": ["cloud"],
+            "access_schedule": {"schedule_items": [
+                {"amount": amount, "starting_at": "2024-11-01T00:00:00Z", "ending_before": ending_before}]}}
+    if kind == "commit":
+        item["type"] = "POSTPAID" if postpaid else "PREPAID"
+    if postpaid:
+        item["invoice_schedule"] = {"schedule_items": [{"timestamp": ending_before, "amount": amount}]}
+    if rollover is not None:
+        item["rollover_fraction"] = D(rollover)
+    return item
+
+
+def test_one_off_commits_and_credits_roll_over_only_into_a_renewal():
+    # A one-year contract (2024-11-01 .. 2025-11-01) with balances drawn in priority order:
+    #   annual: PREPAID commit 100000, priority 1, rollover 0.5
+    #   promo:  credit 5000, priority 2, rollover 0.3333
+    #   sla:    credit 3000, priority 3, no rollover_fraction
+    #   early:  credit 2000, priority 5, rollover 1, but its access ends 2025-06-01
+    #   owed:   POSTPAID commit 4000, priority 6, rollover 1 (trued up, never rolled over)
+    # November 2024: 1000 h × 10 = 10000, all paid by `annual` (priority 1): 90000 left.
+    from billing_reconciler.rating import rate_events
+    from billing_reconciler.rating.rollover import rollover_segments
+    from billing_reconciler.rating.timegrid import ts
+
+    contract = {"customer": "roll", "rate_card": "cloud-2024", "starting_at": "2024-11-01T00:00:00Z",
+                "ending_before": "2025-11-01T00:00:00Z",
+                "commits": [_balance("annual", "commit", 100000, 1, rollover="0.5"),
+                            _balance("owed", "commit", 4000, 6, rollover="1", postpaid=True)],
+                "credits": [_balance("promo", "credit", 5000, 2, rollover="0.3333"),
+                            _balance("sla", "credit", 3000, 3),
+                            _balance("early", "credit", 2000, 5, ending_before="2025-06-01T00:00:00Z",
+                                     rollover="1")]}
+    st = state({"roll-2024": contract}, {"roll": {"name": "Roll"}}, keep_examples=False)
+    result = rate_events(st, [ev("roll", "compute", "2024-11-10T00:00:00Z", hours=1000)], ts("2025-11-01T00:00:00Z"))
+    # Within the contract nothing rolls over: no balance grows, November's invoice nets to 0.
+    assert summary(result.invoices)[0] == ("roll-2024", "USAGE", "2024-11-01", D(10000), D(0))
+    assert {s.key: s.amount for s in result.balances["roll-2024"]} == {
+        "annual": D(100000), "owed": D(4000), "promo": D(5000), "sla": D(3000), "early": D(2000)}
+    # A RENEWAL on 2025-11-01 carries: annual 0.5 × 90000 = 45000; promo 0.3333 × 5000 = 1666.5
+    # -> 1667 (half up); sla nothing (no fraction); early nothing (expired 2025-06-01); owed
+    # nothing (POSTPAID: its 4000 is trued up instead).
+    # Catches: rolling over the original amount (annual 50000), ignoring expiry (early 2000),
+    # ignoring the fraction (annual 90000, promo 5000), rolling over a postpaid commitment.
+    renewal = rollover_segments(result.balances["roll-2024"], ts("2025-11-01T00:00:00Z"), ts("2026-11-01T00:00:00Z"))
+    assert [(s.key, s.kind, s.amount, s.start.date().isoformat(), s.end.date().isoformat()) for s in renewal] == [
+        ("annual", "commit", D(45000), "2025-11-01", "2026-11-01"),
+        ("promo", "credit", D(1667), "2025-11-01", "2026-11-01")]
+    assert all(s.used == 0 for s in renewal)

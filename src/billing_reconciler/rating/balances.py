@@ -20,8 +20,12 @@ Decisions where the sources are silent:
   that expires first, then credits before commits (free balance before paid), then key, then seat.
 - Rollover (`rollover_fraction`) applies between the successive periods of a recurring commit or
   credit: when a period's balance opens, the given fraction of the previous period's unused
-  balance (of the same seat, for individual seat allocations) is added to it. One-off commits roll
-  over only on a contract transition, which the engine does not model.
+  balance (of the same seat, for individual seat allocations) is added to it.
+- A one-off commit or credit rolls over only into a new contract: the API's rollover ledger
+  entries (PREPAID_COMMIT_ROLLOVER, CREDIT_ROLLOVER) all require a `new_contract_id`, and a
+  rolled-over commit records `rolled_over_from {contract_id, commit_id}`; seed 003 says "between
+  contract periods". So within one contract it changes nothing; `rollover.py` computes what a
+  RENEWAL transition would carry over, for when transitions exist.
 - `access_type: QUANTITY` and `rate_type: COMMIT_RATE` are not modelled: balances are drawn in
   cents at list price.
 """
@@ -113,6 +117,13 @@ def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, M
             for s in item["access_schedule"]["schedule_items"]]
 
 
+def carried_over(segment: Segment) -> Decimal:
+    """What of a segment's unused balance rolls over: its rollover_fraction, to the cent (half up)."""
+    if not segment.rollover_fraction or segment.remaining <= 0:
+        return Decimal(0)
+    return round_cents(segment.remaining * segment.rollover_fraction)
+
+
 @dataclass
 class Ledger:
     segments: list[Segment] = field(default_factory=list)
@@ -126,9 +137,7 @@ class Ledger:
         for s in previous:
             if not s.opened:
                 self._open(s)
-        carried = sum((round_cents(s.remaining * s.rollover_fraction) for s in previous
-                       if s.rollover_fraction and s.remaining > 0), Decimal(0))
-        segment.amount += carried
+        segment.amount += sum((carried_over(s) for s in previous), Decimal(0))
 
     def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]]) -> None:
         """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`."""

@@ -175,6 +175,9 @@ class RatingResult:
     unattributed: list[str] = field(default_factory=list)
     # Usage that reached a customer but no contract took (no active contract, filter, rate or entitlement).
     unbilled: int = 0
+    # Per contract: its commit and credit balances after all its usage through the horizon was drawn
+    # (what a renewal would roll over: rating.rollover).
+    balances: dict[str, list[Segment]] = field(default_factory=dict)
 
 
 def _route(contracts: list[PreparedContract], t: datetime, values: Mapping[str, str | None]) -> PreparedContract | None:
@@ -269,7 +272,7 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
                     if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
                         else inv.start_timestamp >= start)]
     invoices.sort(key=Invoice.sort_key)
-    return RatingResult(invoices, unattributed, unbilled)
+    return RatingResult(invoices, unattributed, unbilled, {c.key: c.segments for c in prepared})
 
 
 def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ...]:
