@@ -31,6 +31,7 @@ from .composite import composite_lines
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
+from .pro_services import pro_service_charges
 from .schedule import DatedCharge, assemble, scheduled_charges, statement_periods
 from .state import BillingState, UsageFilterPeriod
 from .subscriptions import recurring_balances, subscription_charges
@@ -95,6 +96,7 @@ def prepare_contract(state: BillingState, key: str, until: datetime) -> Prepared
     limit = max([until, *(p[1] for p in periods)])
     for sub in spec.get("subscriptions", []):
         charges += subscription_charges(spec, sub, card, products, limit)
+    charges += pro_service_charges(spec, state.pro_service_invoices.get(key, []), products)
     seat_keys = sorted({s.seat_key for s in segments if s.seat_key})
     filters = state.usage_filters.get(key, [])
     horizon = periods[-1][1] if periods else start

@@ -46,6 +46,8 @@ class DatedCharge:
     at: datetime
     line: LineItem
     placement: str = ON_SCHEDULE
+    # Not on a usage invoice: charges with the same date and `invoice` share an invoice.
+    invoice: str | None = None
 
 
 def statement_anchor(contract: Mapping[str, Any]) -> tuple[datetime, str]:
@@ -136,7 +138,7 @@ def assemble(customer: str, contract_key: str, contract: Mapping[str, Any],
              for i, (ps, pe) in enumerate(periods)]
     issued_on_day = {pe.date(): i for i, (_, pe) in enumerate(periods)}
     consolidate = contract.get("scheduled_charges_on_usage_invoices") == "ALL"
-    scheduled: dict[datetime, Invoice] = {}
+    scheduled: dict[tuple[datetime, str], Invoice] = {}
     for charge in sorted(charges, key=lambda c: c.at):
         target = None
         if charge.placement == ON_USAGE_INVOICE or (charge.placement == ON_SCHEDULE and consolidate):
@@ -146,8 +148,9 @@ def assemble(customer: str, contract_key: str, contract: Mapping[str, Any],
             continue
         if charge.at >= until:
             continue
-        inv = scheduled.get(charge.at)
+        own = (charge.at, charge.invoice or "")
+        inv = scheduled.get(own)
         if inv is None:
-            inv = scheduled[charge.at] = Invoice(customer, contract_key, SCHEDULED, charge.at, charge.at)
+            inv = scheduled[own] = Invoice(customer, contract_key, SCHEDULED, charge.at, charge.at)
         inv.line_items.append(charge.line)
     return [*usage, *scheduled.values()]

@@ -1,4 +1,4 @@
-"""Oracle cases for COMPOSITE products (issue 13, item 5); amounts are cents.
+"""Oracle cases for COMPOSITE products and professional services (issue 13, item 5); amounts are cents.
 
 Prices from the example catalog (cloud-2024): api-calls 0.5¢ flat and compute-hours tiered 10¢ /
 8¢ after 1000 hours, both tagged `cloud`; data-export 9¢/GB tagged `network`. The composite
@@ -78,3 +78,52 @@ def test_tiered_percentage_composite_and_a_commit_paying_it():
     (jan,) = invoices(_state(rate, commits=credit), JANUARY, "2025-02-01T00:00:00Z")
     assert [(li.tier, li.quantity, li.total) for li in _support(jan)] == [(1, D(10000), D(1000)), (2, D(2100), D(105))]
     assert (jan.subtotal, jan.total) == (D(13295), D(12295))
+
+
+def _pro_services(scheduled):
+    # Implementation work: a PRO_SERVICE term of 40 hours at 15000¢ ($150) an hour, capped at
+    # 500000¢ ($5,000). Invoices are scheduled for it (scheduleProServicesInvoice bodies).
+    specs = example_specs()
+    specs["Product"]["implementation"] = {"name": "Implementation", "type": "PRO_SERVICE"}
+    specs["Customer"] = {"comp": {"name": "Comp"}}
+    specs["Contract"] = {"comp-2025": {
+        "customer": "comp", "rate_card": "cloud-2024", "starting_at": "2025-01-01T00:00:00Z",
+        "professional_services": [{"key": "onboarding", "product": "implementation", "unit_price": 15000,
+                                   "quantity": 40, "max_amount": 500000}]}}
+    return BillingState.from_specs(specs, pro_service_invoices={"comp-2025": scheduled})
+
+
+def test_professional_services_are_invoiced_when_scheduled_up_to_the_term_maximum():
+    # Feb 15: 10 hours at the term's price: 10 × 15000 = 150000.
+    # Mar 15: an amount of 200000.
+    # Apr 15: 10 hours at an overriding 20000¢: 200000 asked, but only 500000 - 150000 - 200000
+    #   = 150000 is left under max_amount: 150000.
+    # May 20: after the horizon (May 1): not issued yet.
+    # Each is its own SCHEDULED invoice issued that day; usage invoices stay at 0.
+    # Catches: terms never invoiced (no SCHEDULED invoices), max_amount ignored (Apr 15 200000);
+    # the check below without the cap catches the term's unit price used over the line's.
+    scheduled = [
+        {"issued_at": "2025-03-15T00:00:00Z", "line_items": [{"professional_service": "onboarding", "amount": 200000}]},
+        {"issued_at": "2025-02-15T00:00:00Z", "line_items": [{"professional_service": "onboarding", "quantity": 10}]},
+        {"issued_at": "2025-04-15T00:00:00Z",
+         "line_items": [{"professional_service": "onboarding", "unit_price": 20000, "quantity": 10}]},
+        {"issued_at": "2025-05-20T00:00:00Z", "line_items": [{"professional_service": "onboarding", "quantity": 1}]},
+    ]
+    invs = invoices(_pro_services(scheduled), [], "2025-05-01T00:00:00Z")
+    own = [(i.issued_at.date().isoformat(), [(li.kind, li.quantity, li.unit_price, li.total) for li in i.line_items])
+           for i in invs if i.type == "SCHEDULED"]
+    assert own == [
+        ("2025-02-15", [("professional_service", D(10), D(15000), D(150000))]),
+        ("2025-03-15", [("professional_service", D(1), D(200000), D(200000))]),
+        ("2025-04-15", [("professional_service", D(1), D(150000), D(150000))]),
+    ]
+    assert all(i.total == 0 for i in invs if i.type == "USAGE")
+    # Without the cap in the way, the line's unit price overrides the term's: 10 × 20000 = 200000.
+    invs = invoices(_pro_services(scheduled[2:3]), [], "2025-05-01T00:00:00Z")
+    assert [i.total for i in invs if i.type == "SCHEDULED"] == [D(200000)]
+    # Two invoices scheduled the same day stay two invoices (each request creates one).
+    twice = [{"issued_at": "2025-02-15T00:00:00Z", "line_items": [{"professional_service": "onboarding", "quantity": 1}]}] * 2
+    invs = invoices(_pro_services(twice), [], "2025-05-01T00:00:00Z")
+    assert [i.total for i in invs if i.type == "SCHEDULED"] == [D(15000), D(15000)]
+    # No scheduled invoice: the term alone bills nothing (as in the API).
+    assert all(i.total == 0 for i in invoices(_pro_services([]), [], "2025-05-01T00:00:00Z"))
