@@ -88,12 +88,14 @@ def prepare_contract(state: BillingState, key: str, until: datetime) -> Prepared
     for c in spec.get("credits", []):
         segments += access_segments(c, CREDIT, products)
     charges = scheduled_charges(spec, products)
+    # Periodic charges and balances are generated up to the end of the last statement period: one
+    # dated exactly there lands on that usage invoice (issued then).
+    limit = max([until, *(p[1] for p in periods)])
     for kind, name in ((COMMIT, "recurring_commits"), (CREDIT, "recurring_credits")):
         for item in spec.get(name, []):
-            segs, chs = recurring_balances(spec, item, kind, products, until, periods)
+            segs, chs = recurring_balances(spec, item, kind, products, limit)
             segments += segs
             charges += chs
-    limit = max([until, *(p[1] for p in periods)])
     for sub in spec.get("subscriptions", []):
         charges += subscription_charges(spec, sub, card, products, limit)
     charges += pro_service_charges(spec, state.pro_service_invoices.get(key, []), products)

@@ -208,9 +208,10 @@ def subscription_charges(contract: Mapping[str, Any], sub: Mapping[str, Any], ca
 
 
 def recurring_balances(contract: Mapping[str, Any], item: Mapping[str, Any], kind: str,
-                       products: Mapping[str, Mapping[str, Any]], until: datetime,
-                       statement_periods: list[tuple[datetime, datetime]]) -> tuple[list[Segment], list[DatedCharge]]:
-    """The balance segments (and, for commits, the invoices) a recurring commit/credit generates."""
+                       products: Mapping[str, Mapping[str, Any]],
+                       limit: datetime) -> tuple[list[Segment], list[DatedCharge]]:
+    """The balance segments (and, for commits, the invoices) a recurring commit/credit generates,
+    for the periods starting up to `limit` (the end of the contract's last statement period)."""
     start = ts(item["starting_at"])
     contract_end = ts(contract.get("ending_before"))
     stop = min((e for e in (ts(item.get("ending_before")), contract_end) if e is not None), default=None)
@@ -218,9 +219,6 @@ def recurring_balances(contract: Mapping[str, Any], item: Mapping[str, Any], kin
         anchor, frequency = start, item["recurrence_frequency"]
     else:
         anchor, frequency = statement_anchor(contract)
-    # Up to the end of the last statement period: a period starting exactly there is invoiced on it
-    # when charges are consolidated onto usage invoices.
-    limit = max([until, *(p[1] for p in statement_periods)])
     gens = [p for p in timegrid.periods(anchor, frequency, start, _horizon(stop, limit, anchor, frequency))
             if p[0] <= limit]
     name = item.get("name") or products.get(item["product"], {}).get("name", item["product"])
