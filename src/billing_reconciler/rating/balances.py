@@ -185,11 +185,12 @@ def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[L
 def postpaid_trueups(contract: Mapping[str, Any], lines: Iterable[LineItem],
                      products: Mapping[str, Mapping[str, Any]]) -> list[DatedCharge]:
     """The true-up of each POSTPAID commit: what its usage left unmet at its invoice date."""
+    postpaid = [c for c in contract.get("commits", []) if c.get("type") == "POSTPAID" and c.get("invoice_schedule")]
+    if not postpaid:
+        return []
     lines = list(lines)
     out: list[DatedCharge] = []
-    for commit in contract.get("commits", []):
-        if commit.get("type") != "POSTPAID" or not commit.get("invoice_schedule"):
-            continue
+    for commit in postpaid:
         name = commit.get("name") or products.get(commit["product"], {}).get("name", commit["product"])
         for at, _, _, committed in occurrences(commit["invoice_schedule"]):
             drawn = sum((line.counts_toward.get(commit["key"], Decimal(0)) for line in lines

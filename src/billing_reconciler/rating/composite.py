@@ -48,10 +48,11 @@ def components(key: str, products: Mapping[str, Mapping[str, Any]]) -> frozenset
 
 
 def composite_lines(card: Mapping[str, Any] | None, contract: Mapping[str, Any],
-                    products: Mapping[str, Mapping[str, Any]], period_lines: list[LineItem]) -> list[LineItem]:
-    """The composite charges of one statement period, from the period's usage charge lines."""
+                    products: Mapping[str, Mapping[str, Any]], composites: list[str],
+                    period_lines: list[LineItem]) -> list[LineItem]:
+    """The charges of `composites` (composite_order) in one statement period, from its usage lines."""
     out: list[LineItem] = []
-    for key in composite_order(products):
+    for key in composites:
         product = products[key]
         wanted = components(key, products)
         spend: dict[tuple[datetime, datetime], Decimal] = {}

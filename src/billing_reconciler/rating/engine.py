@@ -27,7 +27,7 @@ from typing import Any
 
 from ..money import round_cents, to_decimal
 from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines, postpaid_trueups
-from .composite import composite_lines
+from .composite import composite_lines, composite_order
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
@@ -269,8 +269,9 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
     for k, v in acc.items():
         per_contract.setdefault(k[0], []).append((k, v))
     invoices: list[Invoice] = []
+    composites = composite_order(state.products)
     for c in prepared:
-        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, until)
+        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, composites, until)
     if start is not None:
         invoices = [inv for inv in invoices
                     if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
@@ -285,7 +286,7 @@ def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ..
 
 
 def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
-                       aggregation: Mapping[str, str], until: datetime) -> list[Invoice]:
+                       aggregation: Mapping[str, str], composites: list[str], until: datetime) -> list[Invoice]:
     mine = sorted(acc,
                   key=lambda kv: (kv[0][2], kv[0][1], -1 if kv[0][3] is None else kv[0][3],
                                   tuple("" if x is None else x for x in kv[0][4])))
@@ -319,8 +320,8 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
                             starting_at=a, ending_before=b)
             lines_by_period.setdefault(pidx, []).append(line)
             charges.append((line, product))
-    for lines in lines_by_period.values():
-        extra = composite_lines(c.card, c.spec, state.products, lines)
+    for lines in lines_by_period.values() if composites else ():
+        extra = composite_lines(c.card, c.spec, state.products, composites, lines)
         lines += extra
         charges += [(line, state.products[line.product]) for line in extra]
     Ledger(c.segments).draw(charges)
