@@ -147,13 +147,48 @@ def test_overwrite_beats_multiplier_by_priority():
     invs = invoices(tiered_state(_override_pair(1, 2), "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
     (line,) = invs[0].line_items
     assert (line.unit_price, line.total, line.override) == (D("0.3"), D(300), "fixed-price")
-    # Priorities swapped: the multiplier wins: 1000 × (0.5 × 0.5 = 0.25) = 250.
+    # Priorities swapped: still the OVERWRITE: under EXPLICIT "overwrites are prioritized first, and
+    # then tiered and multiplier overrides ... by their priority value" (the API's `priority` text,
+    # reference §5.3), so the multiplier's priority 1 does not beat it: 1000 × 0.3 = 300.
+    # (This case used to expect the multiplier, 1000 × 0.25 = 250: wrong by that rule.)
     invs = invoices(tiered_state(_override_pair(2, 1), "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
     (line,) = invs[0].line_items
-    assert (line.unit_price, line.total, line.override) == (D("0.25"), D(250), "half-off")
+    assert (line.unit_price, line.total, line.override) == (D("0.3"), D(300), "fixed-price")
+    # Without an OVERWRITE, priority decides between multipliers and tiered overrides.
+    only_multiplier = [o for o in _override_pair(2, 1) if o["type"] == "MULTIPLIER"]
+    invs = invoices(tiered_state(only_multiplier, "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
+    assert invs[0].line_items[0].total == D(250)
     # LOWEST_MULTIPLIER (default): an OVERWRITE is prioritised over multipliers: 300.
     invs = invoices(tiered_state(_override_pair(2, 1)), _api_calls(1000), "2025-02-01T00:00:00Z")
     assert invs[0].line_items[0].total == D(300)
+
+
+def _tiered_and_overwrite(overwrite_priority):
+    overwrite = {"key": "fixed-price", "starting_at": "2025-01-01T00:00:00Z", "product": "api-calls",
+                 "type": "OVERWRITE", "overwrite_rate": {"rate_type": "FLAT", "price": Decimal("0.3")}}
+    if overwrite_priority is not None:
+        overwrite["priority"] = overwrite_priority
+    return [overwrite,
+            {"key": "volume", "starting_at": "2025-01-01T00:00:00Z", "product": "api-calls", "type": "TIERED",
+             "priority": 1, "tiers": [{"multiplier": Decimal("0.5"), "size": 500}, {"multiplier": Decimal("0.25")}]}]
+
+
+def test_overwrite_is_applied_before_a_tiered_override_whatever_the_priorities():
+    # EXPLICIT (a TIERED override forces it): overwrites first, then TIERED and MULTIPLIER by
+    # priority (reference §5.3). OVERWRITE at 0.3¢ with priority 10 against a TIERED override with
+    # priority 1: 1000 calls × 0.3 = 300, one line, no tiers.
+    # Catches: choosing by priority number across types (the TIERED override would win:
+    # 500 × 0.5 × 0.5¢ = 125 + 500 × 0.25 × 0.5¢ = 62.5 -> 63, total 188).
+    for priority in (10, None):  # an OVERWRITE without a priority still comes first
+        invs = invoices(tiered_state(_tiered_and_overwrite(priority), "EXPLICIT"), _api_calls(1000),
+                        "2025-02-01T00:00:00Z")
+        (line,) = invs[0].line_items
+        assert (line.quantity, line.unit_price, line.total, line.override, line.tier) == (
+            D(1000), D("0.3"), D(300), "fixed-price", None)
+    # The same TIERED override alone: 500 × 0.25 = 125 and 500 × 0.125 = 62.5 -> 63 (half up).
+    tiered_only = _tiered_and_overwrite(None)[1:]
+    invs = invoices(tiered_state(tiered_only, "EXPLICIT"), _api_calls(1000), "2025-02-01T00:00:00Z")
+    assert [(li.tier, li.total) for li in invs[0].line_items] == [(1, D(125)), (2, D(63))]
 
 
 def _acme(behavior="BILL_ON_NEXT_COLLECTION_DATE"):
@@ -166,24 +201,30 @@ def _acme(behavior="BILL_ON_NEXT_COLLECTION_DATE"):
 
 
 def test_prorated_mid_period_seat_increase():
-    # Pro Plan, ADVANCE, annual, 120000¢ a seat, 2 seats from 2025-04-23: 2 × 120000 = 240000 on the
-    # first usage invoice (Apr 23 - May 1 2025, monthly statements on the 1st).
+    # Pro Plan, ADVANCE, annual, 120000¢ a seat, 2 seats from 2025-04-23: 2 × 120000 = 240000
+    # "invoiced in advance on 2025-04-23" (seed 002): statements are monthly on the 1st, so no usage
+    # invoice is issued on Apr 23 and the charge gets an invoice of its own issued that day.
     # +1 seat on 2025-10-23: 182 of the period's 365 days remain (Oct 23 -> Apr 23):
     #   1 × 120000 × 182/365 = 59835.616... -> 59836, billed at the next collection date 2026-04-23,
-    #   i.e. on the usage invoice Apr 1 - May 1 2026, next to the renewal 3 × 120000 = 360000.
+    #   on the invoice issued then, next to the renewal 3 × 120000 = 360000: 419836.
+    # (Before issue 13 both landed on the usage invoices Apr 23 - May 1 2025 and Apr 1 - May 1 2026.)
     invs = invoices(_acme(), [], "2026-05-01T00:00:00Z", customers=["acme"])
     first = invs[0]
-    assert (first.start_timestamp.date().isoformat(), first.total) == ("2025-04-23", D(240000))
-    renewal = [i for i in invs if i.start_timestamp.date().isoformat() == "2026-04-01"][0]
+    assert (first.type, first.issued_at.date().isoformat(), first.total) == ("SCHEDULED", "2025-04-23", D(240000))
+    renewal = [i for i in invs if i.issued_at.date().isoformat() == "2026-04-23"][0]
+    assert renewal.type == "SCHEDULED"
     assert sorted(li.total for li in renewal.line_items) == [D(59836), D(360000)]
     increase = [li for li in renewal.line_items if li.total == D(59836)][0]
     assert (increase.quantity, increase.starting_at.date().isoformat()) == (D(1), "2025-10-23")
     others = [i.total for i in invs if i not in (first, renewal)]
     assert others == [D(0)] * len(others)
-    # BILL_IMMEDIATELY: the same 59836 lands on the invoice of the change (Oct 1 - Nov 1 2025).
+    # BILL_IMMEDIATELY: the same 59836 on an invoice of its own issued at the change, 2025-10-23;
+    # the October usage invoice stays at 0.
     invs = invoices(_acme("BILL_IMMEDIATELY"), [], "2025-11-01T00:00:00Z", customers=["acme"])
-    october = [i for i in invs if i.start_timestamp.date().isoformat() == "2025-10-01"][0]
-    assert october.total == D(59836)
+    (immediate,) = [i for i in invs if i.issued_at.date().isoformat() == "2025-10-23"]
+    assert (immediate.type, [li.total for li in immediate.line_items]) == ("SCHEDULED", [D(59836)])
+    october = [i for i in invs if i.type == "USAGE" and i.start_timestamp.date().isoformat() == "2025-10-01"][0]
+    assert october.total == D(0)
 
 
 def test_pooled_seat_credits_with_increase_and_rollover():
@@ -230,10 +271,11 @@ def test_individual_seat_commits_with_rollover():
     invs = invoices(state(), events, "2025-12-01T00:00:00Z", customers=["copperworks"])
     by = {(i.type, i.start_timestamp.date().isoformat()): i for i in invs}
     # September usage invoice: seat1 400 paid by seat1's commit (600 left); seat2 1200: its own
-    # commit pays 1000, 200 is overage (other seats' balances cannot pay it); Pro Plan in advance:
-    # 3 seats × 120000 = 360000. subtotal 360000 + 400 + 1200 = 361600; total 361600 - 1400 = 360200.
+    # commit pays 1000, 200 is overage (other seats' balances cannot pay it).
+    # subtotal 400 + 1200 = 1600; total 1600 - 1400 = 200. (The Pro Plan, in advance, 3 seats ×
+    # 120000 = 360000, is billed on Sep 1, the contract start, on the invoice issued then: below.)
     sep = by[("USAGE", "2025-09-01")]
-    assert (sep.subtotal, sep.total) == (D(361600), D(360200))
+    assert (sep.subtotal, sep.total) == (D(1600), D(200))
     assert {li.seat: -li.total for li in sep.line_items if li.kind == "drawdown"} == {
         "seat1@copperworks.example": D(400), "seat2@copperworks.example": D(1000)}
     # October balances: seat1 1000 + 0.5 × 600 = 1300; seat2 1000 + 0.5 × 0 = 1000;
@@ -242,9 +284,10 @@ def test_individual_seat_commits_with_rollover():
     octo = by[("USAGE", "2025-10-01")]
     assert (octo.subtotal, octo.total) == (D(2700), D(0))
     # Commit invoices (no consolidation on this contract): Sep 1 and Oct 1: 3 × 1000 = 3000 each;
-    # Nov 1 - Nov 16 is a prorated last period: 15/30 × 1000 = 500 per seat = 1500.
+    # Nov 1 - Nov 16 is a prorated last period: 15/30 × 1000 = 500 per seat = 1500. Sep 1 also
+    # carries the Pro Plan's advance charge, 360000 (issued the same day): 363000.
     assert [by[("SCHEDULED", d)].total for d in ("2025-09-01", "2025-10-01", "2025-11-01")] == [
-        D(3000), D(3000), D(1500)]
+        D(363000), D(3000), D(1500)]
 
 
 def test_usage_before_an_alias_exists_is_attributed_once_the_alias_is_added():

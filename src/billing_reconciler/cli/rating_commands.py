@@ -87,7 +87,7 @@ def render_text(invoices, unattributed) -> str:
     for inv in invoices:
         period = (format_timestamp(inv.start_timestamp) if inv.start_timestamp == inv.end_timestamp
                   else f"{format_timestamp(inv.start_timestamp)} .. {format_timestamp(inv.end_timestamp)}")
-        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}")
+        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}  issued {format_timestamp(inv.issued_at)}")
         for li in inv.line_items:
             label = li.name
             extras = [f"{k}={v}" for k, v in sorted(li.group_values.items())]
@@ -99,6 +99,7 @@ def render_text(invoices, unattributed) -> str:
                 label += f" ({', '.join(extras)})"
             notes = [f"override {li.override}"] if li.override else []
             notes += [f"paid by {k}" for k in sorted(li.paid_by)]
+            notes += [f"counts toward {k}" for k in sorted(li.counts_toward)]
             out.append(f"  {label:<48} {li.quantity:>12} x {_unit_dollars(li.unit_price):<14} {_dollars(li.total):>14}"
                        + (f"  [{'; '.join(notes)}]" if notes else ""))
         out.append(f"  {'subtotal':<78} {_dollars(inv.subtotal):>14}")

@@ -7,6 +7,12 @@ priority order.
 
 Decisions where the sources are silent:
 - Balances pay usage charges only (not subscription fees, scheduled charges or commit purchases).
+- A POSTPAID commit is a promise to spend (seed 003), paid in arrears: usage it applies to is
+  drawn from it in the same order as any balance, but stays billed on the usage invoice (the line
+  records it in `counts_toward`, no drawdown line). At its invoice-schedule timestamp a true-up
+  bills the unmet part: the committed amount minus the usage drawn from it before that moment,
+  nothing when met (API: "If the total amount paid during the access period is less than the
+  committed amount, there's a final true-up invoice on the invoice_date").
 - Applicability: `applicable_products` and `applicable_product_tags` together select the listed
   products plus every product carrying any of the listed tags; `specifiers` match when at least one
   matches (all of a specifier's conditions, all of its tags); none of them: every product.
@@ -14,8 +20,12 @@ Decisions where the sources are silent:
   that expires first, then credits before commits (free balance before paid), then key, then seat.
 - Rollover (`rollover_fraction`) applies between the successive periods of a recurring commit or
   credit: when a period's balance opens, the given fraction of the previous period's unused
-  balance (of the same seat, for individual seat allocations) is added to it. One-off commits roll
-  over only on a contract transition, which the engine does not model.
+  balance (of the same seat, for individual seat allocations) is added to it.
+- A one-off commit or credit rolls over only into a new contract: the API's rollover ledger
+  entries (PREPAID_COMMIT_ROLLOVER, CREDIT_ROLLOVER) all require a `new_contract_id`, and a
+  rolled-over commit records `rolled_over_from {contract_id, commit_id}`; seed 003 says "between
+  contract periods". So within one contract it changes nothing; `rollover.py` computes what a
+  RENEWAL transition would carry over, for when transitions exist.
 - `access_type: QUANTITY` and `rate_type: COMMIT_RATE` are not modelled: balances are drawn in
   cents at list price.
 """
@@ -29,7 +39,8 @@ from decimal import Decimal
 from typing import Any
 
 from ..money import round_cents, to_decimal
-from .invoices import DRAWDOWN, USAGE_CHARGE, LineItem
+from .invoices import DRAWDOWN, POSTPAID_TRUEUP, USAGE_CHARGE, LineItem
+from .schedule import DatedCharge, occurrences
 from .timegrid import ts
 
 COMMIT = "commit"
@@ -82,6 +93,7 @@ class Segment:
     chain: tuple[str, str | None] | None = None
     generation: int = 0
     rollover_fraction: Decimal | None = None
+    postpaid: bool = False
     used: Decimal = Decimal(0)
     opened: bool = False
 
@@ -98,9 +110,18 @@ def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, M
     """The segments of a one-off commit or credit (its access schedule)."""
     name = item.get("name") or products.get(item["product"], {}).get("name", item["product"])
     priority = to_decimal(item["priority"]) if item.get("priority") is not None else None
+    rollover = to_decimal(item["rollover_fraction"]) if item.get("rollover_fraction") is not None else None
+    postpaid = kind == COMMIT and item.get("type") == "POSTPAID"
     return [Segment(item["key"], kind, name, item["product"], priority, ts(s["starting_at"]), ts(s["ending_before"]),
-                    to_decimal(s["amount"]), Scope.of(item))
+                    to_decimal(s["amount"]), Scope.of(item), rollover_fraction=rollover, postpaid=postpaid)
             for s in item["access_schedule"]["schedule_items"]]
+
+
+def carried_over(segment: Segment) -> Decimal:
+    """What of a segment's unused balance rolls over: its rollover_fraction, to the cent (half up)."""
+    if not segment.rollover_fraction or segment.remaining <= 0:
+        return Decimal(0)
+    return round_cents(segment.remaining * segment.rollover_fraction)
 
 
 @dataclass
@@ -116,9 +137,7 @@ class Ledger:
         for s in previous:
             if not s.opened:
                 self._open(s)
-        carried = sum((round_cents(s.remaining * s.rollover_fraction) for s in previous
-                       if s.rollover_fraction and s.remaining > 0), Decimal(0))
-        segment.amount += carried
+        segment.amount += sum((carried_over(s) for s in previous), Decimal(0))
 
     def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]]) -> None:
         """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`."""
@@ -131,7 +150,7 @@ class Ledger:
             while i < len(pending) and pending[i].start <= t:
                 self._open(pending[i])
                 i += 1
-            due = line.total - sum(line.paid_by.values(), Decimal(0))
+            due = line.total - sum(line.paid_by.values(), Decimal(0)) - sum(line.counts_toward.values(), Decimal(0))
             for seg in sorted((s for s in pending[:i] if s.end > t and s.remaining > 0), key=Segment.order):
                 if due <= 0:
                     break
@@ -143,7 +162,8 @@ class Ledger:
                 seg.used += take
                 due -= take
                 label = seg.key if seg.seat is None else f"{seg.key}[{seg.seat}]"
-                line.paid_by[label] = line.paid_by.get(label, Decimal(0)) + take
+                drawn = line.counts_toward if seg.postpaid else line.paid_by
+                drawn[label] = drawn.get(label, Decimal(0)) + take
 
 
 def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[LineItem]:
@@ -159,4 +179,24 @@ def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[L
         out.append(LineItem(seg.name, seg.product, Decimal(1), -amount, -amount, kind=DRAWDOWN,
                             commit=seg.key if seg.kind == COMMIT else None,
                             credit=seg.key if seg.kind == CREDIT else None, seat=seg.seat))
+    return out
+
+
+def postpaid_trueups(contract: Mapping[str, Any], lines: Iterable[LineItem],
+                     products: Mapping[str, Mapping[str, Any]]) -> list[DatedCharge]:
+    """The true-up of each POSTPAID commit: what its usage left unmet at its invoice date."""
+    postpaid = [c for c in contract.get("commits", []) if c.get("type") == "POSTPAID" and c.get("invoice_schedule")]
+    if not postpaid:
+        return []
+    lines = list(lines)
+    out: list[DatedCharge] = []
+    for commit in postpaid:
+        name = commit.get("name") or products.get(commit["product"], {}).get("name", commit["product"])
+        for at, _, _, committed in occurrences(commit["invoice_schedule"]):
+            drawn = sum((line.counts_toward.get(commit["key"], Decimal(0)) for line in lines
+                         if line.starting_at is not None and line.starting_at < at), Decimal(0))
+            unmet = committed - drawn
+            if unmet > 0:
+                out.append(DatedCharge(at, LineItem(name, commit["product"], Decimal(1), unmet, unmet,
+                                                    kind=POSTPAID_TRUEUP, commit=commit["key"])))
     return out

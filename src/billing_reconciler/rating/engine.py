@@ -26,10 +26,12 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
 
 from ..money import round_cents, to_decimal
-from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines
+from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines, postpaid_trueups
+from .composite import composite_lines, composite_order
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
+from .pro_services import pro_service_charges
 from .schedule import DatedCharge, assemble, scheduled_charges, statement_periods
 from .state import BillingState, UsageFilterPeriod
 from .subscriptions import recurring_balances, subscription_charges
@@ -86,13 +88,17 @@ def prepare_contract(state: BillingState, key: str, until: datetime) -> Prepared
     for c in spec.get("credits", []):
         segments += access_segments(c, CREDIT, products)
     charges = scheduled_charges(spec, products)
+    # Periodic charges and balances are generated up to the end of the last statement period: one
+    # dated exactly there lands on that usage invoice (issued then).
+    limit = max([until, *(p[1] for p in periods)])
     for kind, name in ((COMMIT, "recurring_commits"), (CREDIT, "recurring_credits")):
         for item in spec.get(name, []):
-            segs, chs = recurring_balances(spec, item, kind, products, until, periods)
+            segs, chs = recurring_balances(spec, item, kind, products, limit)
             segments += segs
             charges += chs
     for sub in spec.get("subscriptions", []):
-        charges += subscription_charges(spec, sub, card, products, until)
+        charges += subscription_charges(spec, sub, card, products, limit)
+    charges += pro_service_charges(spec, state.pro_service_invoices.get(key, []), products)
     seat_keys = sorted({s.seat_key for s in segments if s.seat_key})
     filters = state.usage_filters.get(key, [])
     horizon = periods[-1][1] if periods else start
@@ -173,6 +179,9 @@ class RatingResult:
     unattributed: list[str] = field(default_factory=list)
     # Usage that reached a customer but no contract took (no active contract, filter, rate or entitlement).
     unbilled: int = 0
+    # Per contract: its commit and credit balances after all its usage through the horizon was drawn
+    # (what a renewal would roll over: rating.rollover).
+    balances: dict[str, list[Segment]] = field(default_factory=dict)
 
 
 def _route(contracts: list[PreparedContract], t: datetime, values: Mapping[str, str | None]) -> PreparedContract | None:
@@ -260,14 +269,15 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
     for k, v in acc.items():
         per_contract.setdefault(k[0], []).append((k, v))
     invoices: list[Invoice] = []
+    composites = composite_order(state.products)
     for c in prepared:
-        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, until)
+        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, composites, until)
     if start is not None:
         invoices = [inv for inv in invoices
                     if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
                         else inv.start_timestamp >= start)]
     invoices.sort(key=Invoice.sort_key)
-    return RatingResult(invoices, unattributed, unbilled)
+    return RatingResult(invoices, unattributed, unbilled, {c.key: c.segments for c in prepared})
 
 
 def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ...]:
@@ -276,7 +286,7 @@ def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ..
 
 
 def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
-                       aggregation: Mapping[str, str], until: datetime) -> list[Invoice]:
+                       aggregation: Mapping[str, str], composites: list[str], until: datetime) -> list[Invoice]:
     mine = sorted(acc,
                   key=lambda kv: (kv[0][2], kv[0][1], -1 if kv[0][3] is None else kv[0][3],
                                   tuple("" if x is None else x for x in kv[0][4])))
@@ -310,6 +320,11 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
                             starting_at=a, ending_before=b)
             lines_by_period.setdefault(pidx, []).append(line)
             charges.append((line, product))
+    for lines in lines_by_period.values() if composites else ():
+        extra = composite_lines(c.card, c.spec, state.products, composites, lines)
+        lines += extra
+        charges += [(line, state.products[line.product]) for line in extra]
     Ledger(c.segments).draw(charges)
     usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
-    return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, c.charges, until)
+    trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)
+    return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)

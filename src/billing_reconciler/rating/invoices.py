@@ -24,6 +24,8 @@ USAGE_CHARGE = "usage"
 SUBSCRIPTION_CHARGE = "subscription"
 SCHEDULED_CHARGE = "scheduled_charge"
 COMMIT_PURCHASE = "commit_purchase"
+POSTPAID_TRUEUP = "postpaid_trueup"
+PROFESSIONAL_SERVICE = "professional_service"
 DRAWDOWN = "drawdown"
 
 
@@ -45,6 +47,9 @@ class LineItem:
     ending_before: datetime | None = None
     # For charge lines: the commits/credits that paid (part of) it, key -> amount.
     paid_by: dict[str, Decimal] = field(default_factory=dict)
+    # For charge lines: the POSTPAID commits it counts toward, key -> amount. The customer pays the
+    # line; the amount only brings the commitment closer to being met (no drawdown line).
+    counts_toward: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def is_drawdown(self) -> bool:
@@ -68,6 +73,8 @@ class LineItem:
             out["ending_before"] = format_timestamp(self.ending_before)
         if self.paid_by:
             out["paid_by"] = {k: format_decimal(v) for k, v in sorted(self.paid_by.items())}
+        if self.counts_toward:
+            out["counts_toward"] = {k: format_decimal(v) for k, v in sorted(self.counts_toward.items())}
         return out
 
 
@@ -79,6 +86,11 @@ class Invoice:
     start_timestamp: datetime
     end_timestamp: datetime
     line_items: list[LineItem] = field(default_factory=list)
+
+    @property
+    def issued_at(self) -> datetime:
+        """A usage invoice is issued when its statement period ends; any other at its date."""
+        return self.end_timestamp if self.type == USAGE else self.start_timestamp
 
     @property
     def subtotal(self) -> Decimal:
@@ -96,6 +108,7 @@ class Invoice:
             "customer": self.customer, "contract": self.contract, "type": self.type,
             "start_timestamp": format_timestamp(self.start_timestamp),
             "end_timestamp": format_timestamp(self.end_timestamp),
+            "issued_at": format_timestamp(self.issued_at),
             "line_items": [li.to_json() for li in self.line_items],
             "subtotal": format_decimal(self.subtotal), "total": format_decimal(self.total),
         }

@@ -8,11 +8,14 @@ Decisions where the sources are silent:
   a new rate with a later starting_at).
 - Entitlement: the latest-starting active override that sets `entitled` decides; otherwise the
   rate's own `entitled`. Usage on a product that is not entitled is not billed.
-- One price override applies (overrides do not stack). Under LOWEST_MULTIPLIER (the default) an
-  OVERWRITE wins over multipliers (lowest `priority` first, then the latest start); otherwise the
-  lowest multiplier wins. Under EXPLICIT (forced when a TIERED override is present) the override
-  with the lowest `priority` wins whatever its type (no priority sorts last; ties: OVERWRITE, then
-  TIERED, then MULTIPLIER, then the latest start).
+- One price override applies (overrides do not stack). Under both prioritizations an OVERWRITE
+  wins over every MULTIPLIER and TIERED override, whatever their `priority` numbers (the API's
+  `priority` text: "overwrites are prioritized first, and then tiered and multiplier overrides
+  are prioritized by their priority value"); among OVERWRITEs the lowest `priority` wins (no
+  priority sorts last), then the latest start. Without an OVERWRITE: under LOWEST_MULTIPLIER (the
+  default) the lowest multiplier wins; under EXPLICIT (forced when a TIERED override is present)
+  the lowest `priority` wins (no priority last; ties: TIERED before MULTIPLIER, then the latest
+  start).
 - A MULTIPLIER scales every tier of a tiered rate; a TIERED override multiplies the rate's price
   band by band (`size` units per band, last band open).
 - An override that names no product, tag or specifier applies to every product. Commit-specific
@@ -104,7 +107,7 @@ def find_rate(card: Mapping[str, Any], product: str, t: datetime, pricing_values
 
 
 def rate_pieces(rate: Mapping[str, Any]) -> tuple[Piece, ...]:
-    if rate.get("rate_type") in ("TIERED",) and rate.get("tiers"):
+    if rate.get("rate_type") in ("TIERED", "TIERED_PERCENTAGE") and rate.get("tiers"):
         tiers = rate["tiers"]
         return tuple(Piece(to_decimal(t["size"]) if t.get("size") is not None and i < len(tiers) - 1 else None,
                            to_decimal(t["price"])) for i, t in enumerate(tiers))
@@ -191,11 +194,11 @@ def winning_override(overrides: Sequence[Mapping[str, Any]], prioritization: str
         p = o.get("priority")
         return (p is None, to_decimal(p) if p is not None else INF)
 
-    if prioritization == "EXPLICIT" or any(override_type(o) == "TIERED" for o in priced):
-        return min(priced, key=lambda o: (*prio(o), _TYPE_ORDER[override_type(o)], _desc(o["starting_at"]), o["key"]))
     overwrites = [o for o in priced if override_type(o) == "OVERWRITE"]
     if overwrites:
         return min(overwrites, key=lambda o: (*prio(o), _desc(o["starting_at"]), o["key"]))
+    if prioritization == "EXPLICIT" or any(override_type(o) == "TIERED" for o in priced):
+        return min(priced, key=lambda o: (*prio(o), _TYPE_ORDER[override_type(o)], _desc(o["starting_at"]), o["key"]))
     multipliers = [o for o in priced if override_type(o) == "MULTIPLIER"]
     if not multipliers:
         return None

@@ -13,8 +13,13 @@ Decisions where the sources are silent:
   (exclusive) on the same UTC day as the charge. Otherwise it gets its own SCHEDULED invoice, one
   per contract and date. An engine run has no finalized invoices, so the "not finalized" condition
   always holds.
-- Subscription charges placed ON_USAGE_INVOICE go on the usage invoice whose period contains the
-  charge date (in advance: the service period's start; in arrears: its end, inclusive).
+- Every invoice is issued at a moment (`Invoice.issued_at`): a usage invoice when its statement
+  period ends, any other invoice at its date. A dated charge is billed on an invoice issued at its
+  date. Subscription charges placed ON_USAGE_INVOICE (the default) go on the usage invoice issued
+  that UTC day (the one whose period ends then) and, when none is, on an invoice of their own at
+  that date, as a scheduled charge without consolidation would. So an ADVANCE charge dated at its
+  service period's start is billed then (seed 002: "2 × annual price invoiced in advance on
+  2025-04-23", the contract start), not on the usage invoice of the period it falls in.
 """
 
 from __future__ import annotations
@@ -32,8 +37,7 @@ from .timegrid import ts
 
 # Placements of a dated charge.
 ON_SCHEDULE = "schedule"          # scheduled charges and commit invoices: consolidation rule
-IN_USAGE_PERIOD = "in_period"     # ADVANCE subscription on the usage invoice: period contains it
-AT_USAGE_PERIOD_END = "at_end"    # ARREARS subscription on the usage invoice: period ends at it
+ON_USAGE_INVOICE = "on_usage"     # subscriptions: the usage invoice issued at the charge's date, else own
 OWN_INVOICE = "own"               # always a SCHEDULED invoice
 
 
@@ -42,6 +46,8 @@ class DatedCharge:
     at: datetime
     line: LineItem
     placement: str = ON_SCHEDULE
+    # Not on a usage invoice: charges with the same date and `invoice` share an invoice.
+    invoice: str | None = None
 
 
 def statement_anchor(contract: Mapping[str, Any]) -> tuple[datetime, str]:
@@ -107,7 +113,7 @@ def occurrences(schedule: Mapping[str, Any]) -> list[tuple[datetime, Decimal, De
 
 
 def scheduled_charges(contract: Mapping[str, Any], products: Mapping[str, Mapping[str, Any]]) -> list[DatedCharge]:
-    """Scheduled charges and commit purchases (their invoice schedules) of a contract."""
+    """Scheduled charges and PREPAID commit purchases (their invoice schedules) of a contract."""
     out: list[DatedCharge] = []
     for sc in [*contract.get("scheduled_charges", []), *contract.get("discounts", [])]:
         name = sc.get("name") or products.get(sc["product"], {}).get("name", sc["product"])
@@ -115,8 +121,8 @@ def scheduled_charges(contract: Mapping[str, Any], products: Mapping[str, Mappin
             out.append(DatedCharge(at, LineItem(name, sc["product"], q, p, total, kind=SCHEDULED_CHARGE)))
     for commit in contract.get("commits", []):
         schedule = commit.get("invoice_schedule")
-        if not schedule:
-            continue  # a complimentary commit
+        if not schedule or commit.get("type") == "POSTPAID":
+            continue  # a complimentary commit; a POSTPAID one is trued up (balances.postpaid_trueups)
         name = commit.get("name") or products.get(commit["product"], {}).get("name", commit["product"])
         for at, q, p, total in occurrences(schedule):
             out.append(DatedCharge(at, LineItem(name, commit["product"], q, p, total, kind=COMMIT_PURCHASE,
@@ -130,24 +136,21 @@ def assemble(customer: str, contract_key: str, contract: Mapping[str, Any],
     """Usage invoices (one per statement period) plus SCHEDULED invoices for charges not consolidated."""
     usage = [Invoice(customer, contract_key, USAGE, ps, pe, list(usage_lines.get(i, [])))
              for i, (ps, pe) in enumerate(periods)]
-    by_end_day = {pe.date(): i for i, (_, pe) in enumerate(periods)}
+    issued_on_day = {pe.date(): i for i, (_, pe) in enumerate(periods)}
     consolidate = contract.get("scheduled_charges_on_usage_invoices") == "ALL"
-    scheduled: dict[datetime, Invoice] = {}
+    scheduled: dict[tuple[datetime, str], Invoice] = {}
     for charge in sorted(charges, key=lambda c: c.at):
         target = None
-        if charge.placement == ON_SCHEDULE and consolidate:
-            target = by_end_day.get(charge.at.date())
-        elif charge.placement == IN_USAGE_PERIOD:
-            target = next((i for i, (ps, pe) in enumerate(periods) if ps <= charge.at < pe), None)
-        elif charge.placement == AT_USAGE_PERIOD_END:
-            target = next((i for i, (ps, pe) in enumerate(periods) if ps < charge.at <= pe), None)
+        if charge.placement == ON_USAGE_INVOICE or (charge.placement == ON_SCHEDULE and consolidate):
+            target = issued_on_day.get(charge.at.date())
         if target is not None:
             usage[target].line_items.append(charge.line)
             continue
         if charge.at >= until:
             continue
-        inv = scheduled.get(charge.at)
+        own = (charge.at, charge.invoice or "")
+        inv = scheduled.get(own)
         if inv is None:
-            inv = scheduled[charge.at] = Invoice(customer, contract_key, SCHEDULED, charge.at, charge.at)
+            inv = scheduled[own] = Invoice(customer, contract_key, SCHEDULED, charge.at, charge.at)
         inv.line_items.append(charge.line)
     return [*usage, *scheduled.values()]

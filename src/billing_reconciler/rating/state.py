@@ -31,11 +31,15 @@ class BillingState:
     customer_remote_ids: dict[str, str] = field(default_factory=dict)  # remote id -> key
     # set_usage_filter is append-only: each filter applies from its starting_at, oldest first.
     usage_filters: dict[str, list[UsageFilterPeriod]] = field(default_factory=dict)
+    # Per contract: the professional-services invoices scheduled for it (scheduleProServicesInvoice
+    # bodies, keys for ids; rating.pro_services). Nothing records them yet: empty unless given.
+    pro_service_invoices: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def from_specs(cls, specs: Mapping[str, Mapping[str, Mapping[str, Any]]],
                    usage_filter_history: Mapping[str, list[Mapping[str, Any]]] | None = None,
-                   remote_ids: Mapping[str, str] | None = None) -> BillingState:
+                   remote_ids: Mapping[str, str] | None = None,
+                   pro_service_invoices: Mapping[str, list[dict[str, Any]]] | None = None) -> BillingState:
         """From {kind: {key: spec}}; a contract without history uses its own usage_filter."""
         state = cls(
             metrics=dict(specs.get("BillableMetric", {})),
@@ -44,6 +48,7 @@ class BillingState:
             customers=dict(specs.get("Customer", {})),
             contracts=dict(specs.get("Contract", {})),
             customer_remote_ids=dict(remote_ids or {}),
+            pro_service_invoices={k: list(v) for k, v in (pro_service_invoices or {}).items()},
         )
         history = usage_filter_history or {}
         for key, contract in state.contracts.items():

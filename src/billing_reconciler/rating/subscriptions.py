@@ -5,12 +5,17 @@ Decisions where the sources are silent:
 - Service periods follow `subscription_rate.billing_frequency`, anchored on
   billing_cycle_config.anchor_date, else on the subscription's start.
 - Proration is by exact elapsed time over the full (nominal) service period.
-- ADVANCE: each period is charged at its start for the quantity then; a mid-period increase is
-  charged for the added units × the remaining share of the period (the full price when not
-  prorated), on the change date (BILL_IMMEDIATELY) or the next collection date, i.e. the end of
-  the period (BILL_ON_NEXT_COLLECTION_DATE, the default). Decreases take effect without a refund.
-- ARREARS: each period is charged at its end; prorated: Σ quantity × share of the period it was
-  held; not prorated: the highest quantity held in the period.
+- ADVANCE: each period is charged at its start for the quantity then, on the invoice issued at
+  that moment (schedule.assemble: the usage invoice issued that day, else an invoice of its own);
+  a mid-period increase is charged for the added units × the remaining share of the period (the
+  full price when not prorated): BILL_IMMEDIATELY on an invoice of its own at the change date,
+  BILL_ON_NEXT_COLLECTION_DATE (the default) at the next collection date, the end of the period,
+  i.e. on the invoice that carries the next period's advance charge. Decreases take effect
+  without a refund.
+- ARREARS: each period is charged at its end, on the invoice issued then; prorated: Σ quantity ×
+  share of the period it was held; not prorated: the highest quantity held in the period.
+- Periods are charged up to `limit` (the end of the contract's last statement period): a charge
+  dated there lands on that usage invoice; one dated after `until` on no invoice is not issued yet.
 - A stub first or last period is charged pro rata when `is_prorated`, in full otherwise.
 - SEAT_BASED: quantity = assigned seats + unassigned seats; adding a seat id fills an unassigned
   seat first. Seat-linked credits are granted for assigned seats only.
@@ -37,7 +42,7 @@ from . import timegrid
 from .balances import COMMIT, CREDIT, Scope, Segment
 from .invoices import COMMIT_PURCHASE, SUBSCRIPTION_CHARGE, LineItem
 from .pricing import price_at
-from .schedule import AT_USAGE_PERIOD_END, IN_USAGE_PERIOD, ON_SCHEDULE, OWN_INVOICE, DatedCharge, statement_anchor
+from .schedule import ON_SCHEDULE, ON_USAGE_INVOICE, OWN_INVOICE, DatedCharge, statement_anchor
 from .timegrid import ts
 
 _ROUNDING = {"HALF_UP": ROUND_HALF_UP, "FLOOR": ROUND_FLOOR, "CEILING": ROUND_CEILING}
@@ -138,7 +143,7 @@ def _horizon(end: datetime | None, until: datetime, anchor: datetime, frequency:
 
 
 def subscription_charges(contract: Mapping[str, Any], sub: Mapping[str, Any], card: Mapping[str, Any] | None,
-                         products: Mapping[str, Mapping[str, Any]], until: datetime) -> list[DatedCharge]:
+                         products: Mapping[str, Mapping[str, Any]], limit: datetime) -> list[DatedCharge]:
     rate_ref = sub["subscription_rate"]
     product_key, frequency = rate_ref["product"], rate_ref["billing_frequency"]
     product = products.get(product_key, {})
@@ -163,8 +168,8 @@ def subscription_charges(contract: Mapping[str, Any], sub: Mapping[str, Any], ca
                         kind=SUBSCRIPTION_CHARGE, override=override, starting_at=ps, ending_before=pe)
         out.append(DatedCharge(at, line, placement))
 
-    for ps, pe in timegrid.periods(anchor, frequency, start, _horizon(end, until, anchor, frequency)):
-        if ps >= until:
+    for ps, pe in timegrid.periods(anchor, frequency, start, _horizon(end, limit, anchor, frequency)):
+        if ps > limit:
             break
         found = price_at(card, contract, product_key, product, ps, {}, {}, frequency)
         if found is None or not found.entitled:
@@ -175,7 +180,7 @@ def subscription_charges(contract: Mapping[str, Any], sub: Mapping[str, Any], ca
         if advance:
             h = holding_at(holdings, ps)
             if h.quantity > 0:
-                charge(ps, h.quantity, unit, stub, ps, pe, override, IN_USAGE_PERIOD)
+                charge(ps, h.quantity, unit, stub, ps, pe, override, ON_USAGE_INVOICE)
             previous = h.quantity
             for change in (x for x in holdings if ps < x.at < pe):
                 delta = change.quantity - previous
@@ -183,8 +188,10 @@ def subscription_charges(contract: Mapping[str, Any], sub: Mapping[str, Any], ca
                 if delta <= 0:
                     continue
                 share = timegrid.fraction(change.at, pe, *nominal) if prorated else Decimal(1)
-                at = change.at if immediately else pe
-                charge(at, delta, unit, share, change.at, pe, override, IN_USAGE_PERIOD)
+                if immediately:
+                    charge(change.at, delta, unit, share, change.at, pe, override, OWN_INVOICE)
+                else:
+                    charge(pe, delta, unit, share, change.at, pe, override, ON_USAGE_INVOICE)
         else:
             points = [ps, *(x.at for x in holdings if ps < x.at < pe), pe]
             if prorated:
@@ -192,18 +199,19 @@ def subscription_charges(contract: Mapping[str, Any], sub: Mapping[str, Any], ca
                     h = holding_at(holdings, a)
                     if h.quantity > 0:
                         charge(pe, h.quantity, unit, timegrid.fraction(a, b, *nominal), a, b, override,
-                               AT_USAGE_PERIOD_END)
+                               ON_USAGE_INVOICE)
             else:
                 top = max(holding_at(holdings, a).quantity for a in points[:-1])
                 if top > 0:
-                    charge(pe, top, unit, Decimal(1), ps, pe, override, AT_USAGE_PERIOD_END)
+                    charge(pe, top, unit, Decimal(1), ps, pe, override, ON_USAGE_INVOICE)
     return out
 
 
 def recurring_balances(contract: Mapping[str, Any], item: Mapping[str, Any], kind: str,
-                       products: Mapping[str, Mapping[str, Any]], until: datetime,
-                       statement_periods: list[tuple[datetime, datetime]]) -> tuple[list[Segment], list[DatedCharge]]:
-    """The balance segments (and, for commits, the invoices) a recurring commit/credit generates."""
+                       products: Mapping[str, Mapping[str, Any]],
+                       limit: datetime) -> tuple[list[Segment], list[DatedCharge]]:
+    """The balance segments (and, for commits, the invoices) a recurring commit/credit generates,
+    for the periods starting up to `limit` (the end of the contract's last statement period)."""
     start = ts(item["starting_at"])
     contract_end = ts(contract.get("ending_before"))
     stop = min((e for e in (ts(item.get("ending_before")), contract_end) if e is not None), default=None)
@@ -211,9 +219,6 @@ def recurring_balances(contract: Mapping[str, Any], item: Mapping[str, Any], kin
         anchor, frequency = start, item["recurrence_frequency"]
     else:
         anchor, frequency = statement_anchor(contract)
-    # Up to the end of the last statement period: a period starting exactly there is invoiced on it
-    # when charges are consolidated onto usage invoices.
-    limit = max([until, *(p[1] for p in statement_periods)])
     gens = [p for p in timegrid.periods(anchor, frequency, start, _horizon(stop, limit, anchor, frequency))
             if p[0] <= limit]
     name = item.get("name") or products.get(item["product"], {}).get("name", item["product"])
