@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from billing_reconciler import canonical
-from billing_reconciler.apply.applier import ApplyError, StateWriter
+from billing_reconciler.apply.applier import ApplyError
+from billing_reconciler.store.writer import StoreWriter
 from billing_reconciler.plan.operations import Request
 from billing_reconciler.plan.planfile import StalePlan, read_plan, write_plan
 from billing_reconciler.store.store import LockTimeout, NotInitialized, Store
@@ -240,7 +241,7 @@ def test_unknown_placeholder_fails_the_apply(store, account):
 
 def test_batched_writes_keep_the_order_of_operations(store, tmp_path, monkeypatch):
     """Small batches force many flushes in the middle of an apply; the result is the same."""
-    monkeypatch.setattr(StateWriter, "BATCH", 3)
+    monkeypatch.setattr(StoreWriter, "BATCH", 3)
     account = Account(tmp_path, small_account(3))
     converge(store, account)
     assert len(store.history()) == 12
