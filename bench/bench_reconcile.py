@@ -7,7 +7,8 @@ start_server(), stopped at the end):
 
 - `init`
 - `validate`: fills the manifest parse cache (cold parse; shown, no target)
-- `apply --auto-approve`: the first apply, 2N+7 objects created         target <= 20 s
+- `apply --auto-approve`: the first apply, 2N+7 objects created, every request validated
+  against the OpenAPI document and executed by the emulator               target <= 30 s
 - `plan --detailed-exitcode` with nothing to do (warm cache), must exit 0  target <= 2.0 s
 - `plan --detailed-exitcode` after changing one contract's override multiplier (the changed
   file is parsed again), must exit 2 with one edit_contract              target <= 2.0 s
@@ -40,7 +41,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from generate_account import generate  # noqa: E402
 
-TARGETS = {"apply": 20.0, "plan (no-op)": 2.0, "plan (1 change)": 2.0}  # wall seconds
+TARGETS = {"apply": 30.0, "plan (no-op)": 2.0, "plan (1 change)": 2.0}  # wall seconds
 MEMORY_TARGET_MB = 800
 
 

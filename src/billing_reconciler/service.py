@@ -16,6 +16,7 @@ from .store.store import Snapshot, Store
 
 if TYPE_CHECKING:
     from .apply.backends import Backend
+    from .rating.state import BillingState
 
 
 def default_backend() -> Backend:
@@ -62,9 +63,80 @@ def usage_filter_lookup(store: Store, snapshot: Snapshot, backend: Backend | Non
     return lookup
 
 
-def billing_state(store: Store, backend: Backend | None = None):
-    """What the rating engine rates: the objects as the backend reports them."""
-    from .rating.state import BillingState
+def state_from_session(session, object_keys: dict[str, str], item_keys: dict[str, str]) -> BillingState:
+    """The billing state as a backend session reports it: every live object the store maps to a
+    key, read into specs, with each contract's usage-filter history. The one way rating sees
+    objects: applied (`billing_state`), after a plan (`plan_state`), or of manifests alone."""
+    from .plan.readers import Keys, read, usage_filter_periods
+    from .rating.state import KINDS, BillingState
 
-    snapshot = current_state(store, backend)
-    return BillingState.from_snapshot(snapshot, usage_filter_lookup(store, snapshot, backend))
+    keys = Keys(object_keys, item_keys)
+    specs: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
+    history: dict[str, list[dict]] = {}
+    remote_ids: dict[str, str] = {}
+    for kind in KINDS:
+        for api in session.list(kind):
+            key = object_keys.get(api["id"])
+            if key is None or api.get("archived_at") is not None:
+                continue
+            specs[kind][key] = read(kind, api, keys)
+            if kind == "Contract":
+                history[key] = usage_filter_periods(api)
+            elif kind == "Customer":
+                remote_ids[api["id"]] = key
+    return BillingState.from_specs(specs, history, remote_ids)
+
+
+def billing_state(store: Store, backend: Backend | None = None) -> BillingState:
+    """What the rating engine rates: the applied objects as the backend reports them now."""
+    snapshot = store.snapshot()
+    if not snapshot.initialized:
+        from .rating.state import BillingState
+
+        return BillingState()
+    snapshot.load_items()
+    object_keys = {o.remote_id: o.key for o in snapshot.objects.values()}
+    item_keys = {i.remote_id: i.key for o in snapshot.objects.values() for i in o.items if not i.archived}
+    with store.reading() as conn:
+        return state_from_session((backend or default_backend()).session(conn), object_keys, item_keys)
+
+
+def plan_state(store: Store, plan: Plan, backend: Backend | None = None) -> BillingState:
+    """What the rating engine would rate after the plan: its requests executed on the embedded
+    emulator in a transaction that is rolled back (what-if)."""
+    from .apply.applier import what_if
+
+    return what_if(store, plan, backend or default_backend(),
+                   lambda session, writer: state_from_session(session, writer.object_keys, writer.item_keys))
+
+
+def manifests_state(manifests: list) -> BillingState:
+    """The billing state the manifests alone make: applied to a throw-away emulator and read back,
+    so they are rated through the same requests and readers as applied objects."""
+    return revision_states([], manifests)[1]
+
+
+def revision_states(base: list, manifests: list) -> tuple[BillingState, BillingState]:
+    """(before, after) for a change between two sets of manifests: `base` applied to a throw-away
+    emulator, then the plan to `manifests` applied on top, each state read back. Applying on top
+    (not side by side) keeps what only history holds, such as a usage filter's earlier periods."""
+    import tempfile
+
+    from .apply.applier import apply_plan
+
+    backend = default_backend()
+    with tempfile.TemporaryDirectory(prefix="billing-reconciler-") as directory:
+        store = Store(f"sqlite:///{directory}/throwaway.db")
+        try:
+            store.init()
+            states = []
+            for wanted in (base, manifests):
+                plan = build_plan(wanted, current_state(store, backend))
+                if plan.errored:
+                    raise ManifestErrors(list(plan.errors))
+                if plan.operations:
+                    apply_plan(store, plan, backend, actor="throw-away")
+                states.append(billing_state(store, backend))
+            return states[0], states[1]
+        finally:
+            store.close()

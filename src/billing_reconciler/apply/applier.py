@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 
@@ -30,6 +30,9 @@ from ..store.store import NotInitialized, Store
 from ..store.writer import StoreWriter, WriteError
 from ..timeutil import format_timestamp, utc_now
 from .backends import Backend, BackendSession
+
+
+T = TypeVar("T")
 
 
 class ApplyError(Exception):
@@ -52,45 +55,80 @@ def apply_plan(store: Store, plan: Plan, backend: Backend, *, lock_timeout: floa
     if store.state()[0] is None:  # no tables, or no state row: checked again under the lock
         raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
     with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
-        row = conn.execute(text("SELECT lineage, serial FROM state WHERE id = 1")).first()
-        if row is None:
-            raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
-        check_fresh(plan, row[0], int(row[1]))
-        serial = int(row[1]) + 1
-        now = utc_now()
+        serial = _locked_serial(conn, plan) + 1
         session = backend.session(conn)
-        writer = StoreWriter(conn, now)
-        touched: dict[tuple[str, str], _Touched] = {}
-        ids: dict[str, str] = {}
+        writer = StoreWriter(conn, utc_now())
         result = ApplyResult(serial)
-        for index, op in enumerate(plan.operations):
-            try:
-                request, body_text = resolve_text(op.request, ids, now)
-                response = session.execute(request)
-                remote_id = _remote_id(op, response, writer)
-                if op.op in OBJECT_CREATES:
-                    ids[op.address] = remote_id
-                added = _added_items(op, session, remote_id, writer)
-                for item_ref, item_id in added.items():
-                    ids[f"{op.address}.{item_ref}"] = item_id
-                _map(writer, touched, op, remote_id, added, index)
-                writer.record(serial, op.op, op.address, op.action.value, request.method, request.path, body_text,
-                              response, actor, index)
-            except WriteError as exc:
-                raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
-            except Exception as exc:  # noqa: BLE001 - any failure aborts the whole apply
-                raise ApplyError(index, op, exc) from exc
-            result.applied.append((op, response))
-            if progress is not None:
-                progress(index, op)
-        try:
-            revisions = session.flush()
-            _store_touched(writer, touched, session, revisions)
-            writer.flush()
-        except WriteError as exc:
-            raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
+        _execute(plan, session, writer, serial, actor, result, progress)
         writer.set_serial(serial)
     return result
+
+
+def what_if(store: Store, plan: Plan, backend: Backend, read: Callable[[BackendSession, StoreWriter], T], *,
+            lock_timeout: float = 30.0) -> T:
+    """What the backend would hold after the plan: its requests executed inside a transaction
+    that is then rolled back, and `read` run on the result before the rollback (plan --usage).
+    Only for a backend that keeps its objects in the store's transaction (the embedded emulator)."""
+    if plan.errored:
+        raise ValueError("this plan has errors and cannot be executed")
+    seen: list[T] = []
+    try:
+        with store.transaction(lock_timeout=lock_timeout, holder="what-if") as conn:
+            serial = _locked_serial(conn, plan) + 1
+            session = backend.session(conn)
+            writer = StoreWriter(conn, utc_now())
+            _execute(plan, session, writer, serial, "what-if", ApplyResult(serial), None)
+            seen.append(read(session, writer))
+            raise _RollBack
+    except _RollBack:
+        pass
+    return seen[0]
+
+
+class _RollBack(Exception):
+    """Raised inside the what-if transaction so that store.transaction() rolls it back."""
+
+
+def _locked_serial(conn, plan: Plan) -> int:
+    row = conn.execute(text("SELECT lineage, serial FROM state WHERE id = 1")).first()
+    if row is None:
+        raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
+    check_fresh(plan, row[0], int(row[1]))
+    return int(row[1])
+
+
+def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: int, actor: str,
+             result: ApplyResult, progress: Callable[[int, Operation], None] | None) -> None:
+    """Send each request, map what it made, record it; then store each touched object as read back."""
+    now = utc_now()
+    touched: dict[tuple[str, str], _Touched] = {}
+    ids: dict[str, str] = {}
+    for index, op in enumerate(plan.operations):
+        try:
+            request, body_text = resolve_text(op.request, ids, now)
+            response = session.execute(request)
+            remote_id = _remote_id(op, response, writer)
+            if op.op in OBJECT_CREATES:
+                ids[op.address] = remote_id
+            added = _added_items(op, session, remote_id, writer)
+            for item_ref, item_id in added.items():
+                ids[f"{op.address}.{item_ref}"] = item_id
+            _map(writer, touched, op, remote_id, added, index)
+            writer.record(serial, op.op, op.address, op.action.value, request.method, request.path, body_text,
+                          response, actor, index)
+        except WriteError as exc:
+            raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
+        except Exception as exc:  # noqa: BLE001 - any failure aborts the whole apply
+            raise ApplyError(index, op, exc) from exc
+        result.applied.append((op, response))
+        if progress is not None:
+            progress(index, op)
+    try:
+        revisions = session.flush()
+        _store_touched(writer, touched, session, revisions)
+        writer.flush()
+    except WriteError as exc:
+        raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
 
 
 def _remote_id(op: Operation, response: dict[str, Any], writer: StoreWriter) -> str:

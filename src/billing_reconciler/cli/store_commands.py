@@ -188,14 +188,12 @@ def _apply_with_progress(store, plan, lock_timeout, actor, color):
 def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
     from dataclasses import replace as dc_replace
 
-    from ..manifests import load_manifests
-    from ..plan.impact import UsageFileError, invoice_impact
-    from ..service import current_state, usage_filter_lookup
+    from ..plan.impact import UsageFileError, invoice_impact, read_usage
+    from ..service import billing_state, plan_state
 
-    manifests = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()).manifests
     try:
-        snapshot = current_state(store)
-        impact = invoice_impact(manifests, snapshot, usage_filter_lookup(store, snapshot), usage_file)
+        events = read_usage(usage_file)
+        impact = invoice_impact(billing_state(store), plan_state(store, plan), usage_file, events)
     except UsageFileError as exc:
         fail(str(exc))
     return dc_replace(plan, extras={**plan.extras, "invoice_impact": impact})

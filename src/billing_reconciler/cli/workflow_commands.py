@@ -71,21 +71,17 @@ def _with_ref_invoice_impact(settings: Settings, ref: str, plan, usage_file: str
     """Invoice totals rated with the revision's manifests (before) and the working tree's (after)."""
     from dataclasses import replace as dc_replace
 
-    from ..gitrefs import baseline_snapshot, load_manifests_at
+    from ..gitrefs import load_manifests_at
     from ..manifests import load_manifests
-    from ..plan.impact import UsageFileError, invoice_impact
+    from ..plan.impact import UsageFileError, invoice_impact, read_usage
+    from ..service import revision_states
 
     base = load_manifests_at(ref, settings.manifests_dir)
-    snapshot = baseline_snapshot(base.manifests)
-    snapshot.lineage = f"git:{base.commit}"  # "initialised": rate the revision's objects as the before
-    filters = {}
-    for m in base.manifests:
-        wanted = m.spec.get("usage_filter") if m.kind == "Contract" else None
-        if wanted is not None:
-            filters[m.name] = [{**wanted, "starting_at": wanted.get("starting_at", m.spec["starting_at"])}]
     manifests = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()).manifests
     try:
-        impact = invoice_impact(manifests, snapshot, lambda key: filters.get(key, []), usage_file)
+        events = read_usage(usage_file)
+        before, after = revision_states(base.manifests, manifests)
+        impact = invoice_impact(before, after, usage_file, events)
     except UsageFileError as exc:
         fail(str(exc))
         raise

@@ -40,9 +40,11 @@ def state_from_store(url: str) -> BillingState:
 
 
 def state_from_manifests(directory: str | os.PathLike[str]) -> BillingState:
+    """The manifests' state, applied to a throw-away emulator and read back (service.manifests_state)."""
     from ..manifests import load_or_raise
+    from ..service import manifests_state
 
-    return BillingState.from_manifests(load_or_raise(directory).manifests)
+    return manifests_state(load_or_raise(directory).manifests)
 
 
 def rate_store(engine: Engine, states: Iterable[BillingState] | BillingState, until: datetime, *,
