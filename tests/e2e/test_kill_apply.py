@@ -58,3 +58,48 @@ def test_sigkill_during_apply_leaves_the_store_unchanged(tmp_path: Path, store_u
     assert final["store"]["serial"] == 1
     assert len(final["objects"]) > 3000
     assert run_cli("plan", "--detailed-exitcode", cwd=tree, env=env).returncode == 0
+
+
+def _emulator_rows(store_url: str) -> list[tuple]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT id, type, revision, archived, body FROM emulator_objects ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
+def test_sigkill_during_an_update_apply_leaves_the_emulators_objects_unchanged(tmp_path: Path, store_url: str):
+    """The emulator's objects live in the store's transaction: a killed apply of edits to objects
+    that exist leaves every one of them (body and revision) exactly as before."""
+    tree = _generate(tmp_path, 1500)
+    env = {"BILLING_RECONCILER_STORE": store_url}
+    assert run_cli("init", cwd=tree, env=env).returncode == 0
+    assert run_cli("apply", "--auto-approve", cwd=tree, env=env).returncode == 0
+    for path in (tree / "manifests").rglob("*.yaml"):  # every contract's override changes: -/+ each
+        path.write_text(path.read_text().replace("multiplier: 0.95", "multiplier: 0.9"))
+    rows = _emulator_rows(store_url)
+    assert len(rows) > 3000
+
+    exe = Path(sys.executable).with_name("billing-reconciler")
+    proc = subprocess.Popen([str(exe), "apply", "--auto-approve"], cwd=tree,
+                            env={**os.environ, **env, "NO_COLOR": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not store_lock_held(store_url):
+        assert proc.poll() is None, f"apply ended before it could be killed: {proc.stderr.read()!r}"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into the operations
+    assert proc.poll() is None, "apply finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    assert _emulator_rows(store_url) == rows
+    plan = run_cli("plan", "--detailed-exitcode", cwd=tree, env=env)
+    assert plan.returncode == 2 and "1500 to update" in plan.stdout, plan.stdout[-500:]
+    assert run_cli("apply", "--auto-approve", cwd=tree, env=env).returncode == 0
+    assert run_cli("plan", "--detailed-exitcode", cwd=tree, env=env).returncode == 0
