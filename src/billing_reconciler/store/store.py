@@ -212,6 +212,13 @@ class Store:
         with self.engine.connect() as conn:
             return _read_state(conn)
 
+    def locked_state(self, conn: Connection) -> tuple[str, int]:
+        """(lineage, serial) read inside a transaction(): what a writer checks before writing."""
+        lineage, serial = _read_state(conn)
+        if lineage is None:
+            raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
+        return lineage, serial
+
     # --- reading -------------------------------------------------------------------------
 
     def snapshot(self, *, include_archived: bool = False) -> Snapshot:
