@@ -140,3 +140,35 @@ def revision_states(base: list, manifests: list) -> tuple[BillingState, BillingS
             return states[0], states[1]
         finally:
             store.close()
+
+
+def show_objects(store: Store, address: str | None = None, backend: Backend | None = None) -> list[dict]:
+    """Each managed object as the backend holds it: its address, id, the API object (ids and all,
+    archived items included) and the store's key <-> id mapping of its items. Raises KeyError for
+    an address the store does not know."""
+    snapshot = current_state(store, backend)
+    objects = snapshot.objects
+    if address is not None:
+        if address not in objects:
+            raise KeyError(address)
+        objects = {address: objects[address]}
+    backend = backend or default_backend()
+    out = []
+    with store.reading() as conn:
+        session = backend.session(conn)
+        for obj in sorted(objects.values(), key=lambda o: o.address):
+            out.append({"address": obj.address, "id": obj.remote_id,
+                        "drifted": obj.drifted, "api": session.get(obj.kind, obj.remote_id),
+                        "items": [{"list": i.list_name, "key": i.key, "id": i.remote_id, "archived": i.archived}
+                                  for i in obj.items]})
+    return out
+
+
+def import_objects(store: Store, backend: Backend | None = None):
+    """Adopt the backend's objects the store maps to no key; returns them (kind, key, id, spec)."""
+    from .adopt import adopt, unmanaged_objects
+
+    found = unmanaged_objects(store, backend or default_backend())
+    if found:
+        adopt(store, found)
+    return found
