@@ -16,7 +16,9 @@ from billing_reconciler.rating import MetricQuery, UsageEvent, aggregate_events
 from billing_reconciler.rating.metrics import PropertyFilter
 from billing_reconciler.rating.timegrid import to_micros
 from billing_reconciler.store import Store
-from billing_reconciler.store.migrations import LATEST_VERSION
+from billing_reconciler.store.version import LATEST_VERSION
+
+from .pre_alembic import make_pre_alembic
 
 START = datetime(2024, 11, 1, tzinfo=timezone.utc)
 QUERIES = [
@@ -35,11 +37,11 @@ def _events(n: int, first: int = 0) -> list[UsageEvent]:
 
 
 def _make_it_a_version_3_store(store: Store, events: list[UsageEvent]) -> None:
+    make_pre_alembic(store, 3)
     with store.transaction() as conn:
         for table in ("usage_rollup", "usage_rollup_state", "usage_shapes"):
             conn.execute(text(f"DROP TABLE {table}"))
         conn.execute(text("CREATE INDEX ix_usage_events_customer_ref ON usage_events (customer_ref)"))
-        conn.execute(text("DELETE FROM schema_migrations WHERE version >= 4"))
         for e in events:
             conn.execute(text("INSERT INTO usage_events (transaction_id, customer_ref, event_type, timestamp, "
                               "ts_epoch, properties) VALUES (:tx, :ref, :type, :ts, :micros, :props)"),

@@ -12,7 +12,7 @@ from billing_reconciler.specform import comparable
 import pytest
 from sqlalchemy import inspect, text
 
-from billing_reconciler.store import migrations
+from billing_reconciler.store import migrations, version
 from billing_reconciler.store.store import LockTimeout, Snapshot, Store, StoreError
 
 from ..plan.support import Account, apply, converge, make_plan, small_account
@@ -41,7 +41,7 @@ def test_init_creates_tables_and_lineage(store_url):
     assert str(uuid.UUID(lineage)) == lineage
     assert TABLES <= table_names(store)
     assert store.state() == (lineage, 0)
-    assert store.schema_version() == migrations.LATEST_VERSION
+    assert store.schema_version() == version.LATEST_VERSION
     snapshot = store.snapshot()
     assert snapshot.initialized and snapshot.lineage == lineage and snapshot.serial == 0 and snapshot.objects == {}
     store.close()
@@ -52,7 +52,7 @@ def test_init_is_idempotent(store):
     versions = count(store, "schema_migrations")
     again, created = store.init()
     assert (again, created) == (lineage, False)
-    assert count(store, "schema_migrations") == versions == len(migrations.MIGRATIONS)
+    assert count(store, "schema_migrations") == versions == len(version.REVISIONS)
     assert count(store, "state") == 1
     assert store.state() == (lineage, serial)
 
@@ -70,14 +70,12 @@ def test_init_keeps_applied_state(store, account):
 
 def test_migrate_reports_what_it_ran(store_url):
     store = Store(store_url)
-    from billing_reconciler.store import tables  # noqa: F401 - the models migration 1 creates
-
     with store.engine.begin() as conn:
-        assert migrations.current_version(conn) == 0
-        assert migrations.migrate(conn) == [m[0] for m in migrations.MIGRATIONS]
+        assert version.current_version(conn) == 0
+        assert migrations.migrate(conn) == list(version.REVISIONS)
     with store.engine.begin() as conn:
         assert migrations.migrate(conn) == []
-        assert migrations.current_version(conn) == migrations.LATEST_VERSION
+        assert version.current_version(conn) == version.LATEST_VERSION
     store.close()
 
 

@@ -1,28 +1,86 @@
-"""Versioned schema migrations: an older store is upgraded in place, never recreated.
+"""Schema migrations: an older store is upgraded in place, never recreated. Run by `Store.init`, in
+its transaction under the store lock.
 
-Each migration is (version, name, function(connection)). Version 1 creates the tables as first
-released; later versions alter them. `schema_migrations` records what has run.
+Alembic runs them, configured here in code: the environment and the revisions are package data in
+`store/alembic/` (v4, the baseline, then one revision per change; ids in store.version). A new
+store is built by the revisions from nothing. A store written before Alembic (no
+`alembic_version`, a `schema_migrations` log) is first brought to v4 by the hand-rolled steps that
+release had, then stamped at the baseline it now matches, then upgraded like any other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from importlib import resources
+from typing import Any
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel
 
 from ..timeutil import utc_now
 from .store import StoreError
-from .version import LATEST_VERSION, current_version
+from .version import BASELINE, BASELINE_VERSION, HEAD, LATEST_VERSION, REVISIONS, read_schema, revision_id
 
-Migration = tuple[int, str, Callable[[Connection], None]]
+SCRIPTS = resources.files(__package__) / "alembic"
 
 
-def _v1_create_tables(conn: Connection) -> None:
-    SQLModel.metadata.create_all(conn)
+def alembic_config(conn: Connection, *, on_version_apply: Callable[..., None] | None = None,
+                   autogenerate: bool = False) -> Config:
+    """Alembic's configuration for the store, running in `conn` (and its transaction).
+    `autogenerate`: compare with the tables declared in tables.py (imports the ORM layer)."""
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS).replace("%", "%%"))
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = conn
+    config.attributes["on_version_apply"] = on_version_apply
+    if autogenerate:
+        from . import tables
 
+        config.attributes["target_metadata"] = tables.SQLModel.metadata
+    return config
+
+
+def migrate(conn: Connection) -> list[str]:
+    """Bring the store to the newest schema; returns what ran (`v2`..`v4`: steps from before
+    Alembic; `v4`, `v5`, ...: revisions), [] when it was there already."""
+    schema = read_schema(conn)
+    refusal = schema.refusal()
+    if refusal:
+        raise StoreError(refusal)
+    if schema.current:
+        return []  # without importing the revisions (or, with them, the ORM layer)
+    applied: list[str] = []
+    if not schema.revisions and schema.legacy:
+        applied += _legacy_upgrade(conn, schema.legacy)
+        # What the steps left is the baseline, or v5 for a store written by a pre-release
+        # build of this one that ran the hand-rolled v5 (the same tables as revision v5).
+        command.stamp(alembic_config(conn), revision_id(max(schema.legacy, BASELINE_VERSION)))
+
+    def record(step: Any, **_: Any) -> None:
+        if not step.is_stamp and step.is_upgrade:
+            applied.append(step.up_revision_id)
+
+    command.upgrade(alembic_config(conn, on_version_apply=record), HEAD)
+    _log_for_older_releases(conn)
+    return applied
+
+
+def _log_for_older_releases(conn: Connection) -> None:
+    # Releases from before Alembic read only schema_migrations: its newest row says this schema's
+    # number, so they refuse the store ("newer than this release") rather than misread it.
+    logged = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
+    for number, revision in enumerate(REVISIONS, start=BASELINE_VERSION):
+        if number not in logged:
+            conn.execute(text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),
+                         {"v": number, "n": f"alembic revision {revision}", "t": utc_now()})
+
+
+# --- before Alembic ------------------------------------------------------------------------------
+# The steps of the hand-rolled migrations, for stores at v1 to v3 (v1 made the tables; a store
+# without schema_migrations is new and built by the revisions). Each keeps its pre-Alembic form.
 
 def _v2_edits_index(conn: Connection) -> None:
     # `history ADDRESS` reads one object's edits, newest first.
@@ -53,10 +111,15 @@ def _v4_usage_rollup(conn: Connection) -> None:
     # Rating reads usage pre-aggregated at ingest (events.rollup); stores from before get the
     # tables and have their events rolled up now. The customer_ref index goes: nothing reads
     # events by customer any more, and it cost ingest a third of its insert time.
-    from ..events import rollup
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
 
-    for name in ("usage_shapes", "usage_rollup", "usage_rollup_state"):
-        SQLModel.metadata.tables[name].create(conn, checkfirst=True)
+    from ..events import rollup
+    from .alembic.versions import v4_baseline
+
+    if not inspect(conn).has_table("usage_rollup"):
+        with Operations.context(MigrationContext.configure(conn)):
+            v4_baseline.create_usage_rollup_tables()  # the tables as the baseline has them
     conn.execute(text("DROP INDEX IF EXISTS ix_usage_events_customer_ref"))
     dbapi = conn.connection.driver_connection
     pg = conn.dialect.name == "postgresql"
@@ -67,46 +130,22 @@ def _v4_usage_rollup(conn: Connection) -> None:
     rollup.save_state(dbapi, pg, top, state.catalog.excluded)
 
 
-def _v5_emulator(conn: Connection) -> None:
-    # The embedded backend becomes a Metronome emulator with its own tables; objects remember
-    # the emulator revision they were last read at. A store written before is seeded: every
-    # object it holds is rebuilt in the emulator under the same ids, so the next plan is empty.
-    columns = {c["name"] for c in inspect(conn).get_columns("objects")}
-    if "refreshed_revision" not in columns:
-        conn.execute(text("ALTER TABLE objects ADD COLUMN refreshed_revision BIGINT"))
-    for name in ("emulator_objects", "emulator_state"):
-        SQLModel.metadata.tables[name].create(conn, checkfirst=True)
-    from ..emulator.seed import seed_from_store
-
-    seed_from_store(conn)
-
-
-MIGRATIONS: list[Migration] = [
-    (1, "create tables", _v1_create_tables),
+LEGACY_STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "index edits by serial and address", _v2_edits_index),
     (3, "usage_events.ts_epoch", _v3_usage_events_ts_epoch),
     (4, "usage rollup", _v4_usage_rollup),
-    (5, "Metronome emulator tables", _v5_emulator),
 ]
+assert LEGACY_STEPS[-1][0] == BASELINE_VERSION and REVISIONS[0] == BASELINE and REVISIONS[-1] == HEAD
+assert LATEST_VERSION >= BASELINE_VERSION
 
 
-def migrate(conn: Connection) -> list[int]:
-    """Run every migration newer than the store; returns the versions applied."""
-    version = current_version(conn)
-    if version > LATEST_VERSION:
-        raise StoreError(f"the store has schema v{version}, newer than this release understands "
-                         f"(v{LATEST_VERSION}); upgrade billing-reconciler to use it")
+def _legacy_upgrade(conn: Connection, version: int) -> list[str]:
     applied = []
-    if version == 0:
-        SQLModel.metadata.tables["schema_migrations"].create(conn, checkfirst=True)
-    for number, name, step in MIGRATIONS:
+    for number, name, step in LEGACY_STEPS:
         if number <= version:
             continue
         step(conn)
         conn.execute(text("INSERT INTO schema_migrations (version, name, applied_at) VALUES (:v, :n, :t)"),
                      {"v": number, "n": name, "t": utc_now()})
-        applied.append(number)
+        applied.append(revision_id(number))
     return applied
-
-
-assert MIGRATIONS[-1][0] == LATEST_VERSION

@@ -188,7 +188,6 @@ class Store:
 
     def init(self) -> tuple[str, bool]:
         """Create or upgrade the tables and the lineage. Returns (lineage, created)."""
-        from . import tables  # noqa: F401 - registers the tables on SQLModel.metadata
         from .migrations import migrate
 
         with self.transaction(lock_timeout=30, holder="init") as conn:
@@ -441,14 +440,14 @@ def _pg_lock_holder(conn: Connection) -> str:
 
 def _check_version(conn: Connection) -> None:
     """A store this program cannot read as it is: older (run init) or newer (upgrade the tool)."""
-    from .version import LATEST_VERSION, current_version
+    from .version import LATEST_VERSION, read_schema
 
-    version = current_version(conn)
-    if version > LATEST_VERSION:
-        raise StoreError(f"the store has schema v{version}, newer than this release understands "
-                         f"(v{LATEST_VERSION}); upgrade billing-reconciler to use it")
-    if version < LATEST_VERSION:
-        raise NotInitialized(f"the store has schema v{version}; run `billing-reconciler init` to upgrade it "
+    schema = read_schema(conn)
+    refusal = schema.refusal()
+    if refusal:
+        raise StoreError(refusal)
+    if not schema.current:
+        raise NotInitialized(f"the store has schema v{schema.version}; run `billing-reconciler init` to upgrade it "
                              f"to v{LATEST_VERSION}")
 
 

@@ -86,6 +86,8 @@ class EditRow(SQLModel, table=True):
     """Edit history: one row per applied operation."""
 
     __tablename__ = "edits"
+    # Made by migration v2 of the release before Alembic; declared so the model says what stores hold.
+    __table_args__ = (Index("ix_edits_serial_address", "serial", "address"),)
 
     id: Optional[int] = Field(default=None, primary_key=True)
     serial: int = Field(index=True)
