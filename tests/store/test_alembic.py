@@ -234,7 +234,7 @@ def test_an_older_revision_is_read_as_needing_init(store_url):
 
 # --- what the plan path imports -------------------------------------------------------------------
 
-def test_a_plan_imports_neither_alembic_nor_the_orm(tmp_path):
+def test_a_plan_and_init_of_a_store_at_the_head_import_neither_alembic_nor_the_orm(tmp_path):
     url = f"sqlite:///{tmp_path}/state.db"
     Store(url).init()
     code = (
@@ -242,7 +242,9 @@ def test_a_plan_imports_neither_alembic_nor_the_orm(tmp_path):
         "from pathlib import Path\n"
         "from billing_reconciler.service import plan_from_tree\n"
         "from billing_reconciler.store import Store\n"
-        f"plan = plan_from_tree(Store({url!r}), Path({str(FIXTURE / 'manifests')!r}))\n"
+        f"store = Store({url!r})\n"
+        "assert store.init()[1] is False\n"
+        f"plan = plan_from_tree(store, Path({str(FIXTURE / 'manifests')!r}))\n"
         "print(json.dumps([len(plan.operations), sorted(m for m in ('alembic', 'sqlmodel') if m in sys.modules)]))\n")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          env={**os.environ, "PYTHONWARNINGS": "ignore"}).stdout

@@ -13,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
@@ -24,13 +22,20 @@ from ..timeutil import utc_now
 from .store import StoreError
 from .version import BASELINE, BASELINE_VERSION, HEAD, LATEST_VERSION, REVISIONS, read_schema, revision_id
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 SCRIPTS = resources.files(__package__) / "alembic"
+# Alembic is imported when there is something to migrate: `init` of a store at the head
+# (every `init` but the first) skips its import.
 
 
 def alembic_config(conn: Connection, *, on_version_apply: Callable[..., None] | None = None,
                    autogenerate: bool = False) -> Config:
     """Alembic's configuration for the store, running in `conn` (and its transaction).
     `autogenerate`: compare with the tables declared in tables.py (imports the ORM layer)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS).replace("%", "%%"))
     config.set_main_option("path_separator", "os")
@@ -51,7 +56,9 @@ def migrate(conn: Connection) -> list[str]:
     if refusal:
         raise StoreError(refusal)
     if schema.current:
-        return []  # without importing the revisions (or, with them, the ORM layer)
+        return []
+    from alembic import command
+
     applied: list[str] = []
     if not schema.revisions and schema.legacy:
         applied += _legacy_upgrade(conn, schema.legacy)
