@@ -20,12 +20,24 @@ Exit codes:
 
 
 class _Group(click.Group):
-    """Database errors (store unreachable, wrong password, missing database) become one line
+    """Usage errors exit 1, not click's 2 (2 is kept for `plan --detailed-exitcode`: changes).
+
+    Database errors (store unreachable, wrong password, missing database) become one line
     naming the store, not a traceback: they are bad input, not bugs."""
+
+    def make_context(self, *args, **kwargs):  # noqa: ANN002, ANN003 - click's own signature
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:  # a bad global option
+            exc.exit_code = 1
+            raise
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # unknown command, bad option or value, missing argument
+            exc.exit_code = 1  # click's message is kept; only the code changes
+            raise
         except Exception as exc:  # noqa: BLE001 - filtered to database errors below
             if not _is_database_error(exc):
                 raise
