@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from ..store.urls import display, scrub
 from .context import Settings, pass_settings  # noqa: F401 - re-exported for command modules
 
 EXIT_CODES_HELP = """\b
@@ -42,8 +43,9 @@ class _Group(click.Group):
             if not _is_database_error(exc):
                 raise
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None
-            where = _hide_password(settings.store) if settings else "the store"
-            click.echo(f"Error: the store {where} failed: {_first_line(exc)}\n"
+            where = display(settings.store) if settings else "the store"
+            reason = scrub(_first_line(exc), settings.store) if settings else _first_line(exc)
+            click.echo(f"Error: the store {where} failed: {reason}\n"
                        "Check the --store URL / BILLING_RECONCILER_STORE, that the server is up, and the "
                        "credentials; then run the command again (nothing was changed).", err=True)
             ctx.exit(1)
@@ -56,15 +58,6 @@ def _is_database_error(exc: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     return (str(original).strip().splitlines() or [type(original).__name__])[0]
-
-
-def _hide_password(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide that we can find
-        return url
 
 
 @click.group(cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-STATE_DIR = ".billing-reconciler"
+from ..workdir import STATE_DIR, ignore_state_dir
+
 DEFAULT_STORE = f"sqlite:///{STATE_DIR}/state.db"
 
 
@@ -40,6 +41,11 @@ class Settings:
         if self.no_color or os.environ.get("NO_COLOR"):
             return False
         return click.get_text_stream("stdout").isatty()
+
+
+def ignore_working_files() -> None:
+    """`init`: `.billing-reconciler/` exists and ignores itself in git."""
+    ignore_state_dir()
 
 
 pass_settings = click.make_pass_decorator(Settings)

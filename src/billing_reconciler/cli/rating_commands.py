@@ -11,7 +11,7 @@ import click
 from ..canonical import dumps
 from ..timeutil import format_timestamp, parse_timestamp, utc_now
 from .context import Settings, pass_settings
-from .output import echo_json, format_option
+from .output import echo_json, fail, format_option
 
 
 def _timestamp(ctx, param, value):
@@ -67,8 +67,8 @@ def _engine(settings: Settings):
     try:
         return open_engine(settings.store)
     except StoreNotReady as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        fail(str(exc))
+        raise
 
 
 def _dollars(cents: Decimal) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .context import Settings, pass_settings
+from .context import Settings, ignore_working_files, pass_settings
 from .output import echo_json, fail, fail_with_problems, format_option
 
 # Heavy modules (sqlalchemy, pydantic, deepdiff) are imported inside the commands that need
@@ -18,13 +18,19 @@ from .output import echo_json, fail, fail_with_problems, format_option
 FORMATS = click.Choice(["text", "markdown", "json"])
 
 
-def open_store(settings: Settings):
-    from ..store.store import Store
+def open_store(settings: Settings, *, create: bool = False):
+    """The store of --store; it must exist and be initialised unless `create` (init)."""
+    from ..store.access import open_existing, open_for_init
+    from ..store.store import NotInitialized
+    from ..store.urls import StoreUrlError, display, scrub
 
     try:
-        return Store(settings.store)
-    except Exception as exc:  # noqa: BLE001 - bad URL, missing driver: say so plainly
-        fail(f"cannot open store {settings.store}: {exc}")
+        return open_for_init(settings.store) if create else open_existing(settings.store)
+    except (StoreUrlError, NotInitialized) as exc:
+        fail(str(exc))
+        raise
+    except ImportError as exc:  # a driver missing from this installation
+        fail(f"cannot open store {display(settings.store)}: {scrub(str(exc), settings.store)}")
         raise
 
 
@@ -37,7 +43,10 @@ def non_interactive(settings: Settings) -> bool:
 @pass_settings
 def init_command(settings: Settings, fmt: str) -> None:
     """Create the store (or upgrade its schema) and a starter manifests/ directory if absent."""
-    store = open_store(settings)
+    from ..store.urls import display
+
+    store = open_store(settings, create=True)
+    ignore_working_files()
     lineage, created = store.init()
     manifests = Path(settings.manifests_dir)
     made_manifests = not manifests.exists()
@@ -45,12 +54,12 @@ def init_command(settings: Settings, fmt: str) -> None:
         manifests.mkdir(parents=True)
         (manifests / "README.md").write_text("Put billing-reconciler manifests (*.yaml) here.\n")
     if fmt == "json":
-        echo_json({"store": settings.store, "lineage": lineage, "created": created,
+        echo_json({"store": display(store.url), "lineage": lineage, "created": created,
                    "schema_version": store.schema_version(),
                    "manifests_created": str(manifests) if made_manifests else None})
         return
     click.echo(("Initialised" if created else "Store already initialised;") +
-               f" store {settings.store} (lineage {lineage}, schema v{store.schema_version()}).")
+               f" store {display(store.url)} (lineage {lineage}, schema v{store.schema_version()}).")
     if made_manifests:
         click.echo(f"Created {manifests}/.")
 
@@ -220,8 +229,6 @@ def show_command(settings: Settings, address, fmt) -> None:
     from .. import canonical
 
     snapshot = open_store(settings).snapshot()
-    if not snapshot.initialized:
-        fail("the store is not initialised; run `billing-reconciler init`")
     objects = snapshot.objects
     if address:
         if address not in objects:
@@ -257,8 +264,6 @@ def show_command(settings: Settings, address, fmt) -> None:
 def history_command(settings: Settings, address, limit, fmt) -> None:
     """Applied operations, newest first."""
     store = open_store(settings)
-    if not store.snapshot().initialized:
-        fail("the store is not initialised; run `billing-reconciler init`")
     rows = store.history(address, limit)
     if fmt == "json":
         echo_json({"edits": rows})
@@ -278,10 +283,7 @@ def import_command(settings: Settings, out_dir, fmt) -> None:
     from ..manifests import load_manifests
     from ..manifests.export import write_manifests
 
-    store = open_store(settings)
-    snapshot = store.snapshot()
-    if not snapshot.initialized:
-        fail("the store is not initialised; run `billing-reconciler init`")
+    snapshot = open_store(settings).snapshot()
     loaded = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()) \
         if Path(settings.manifests_dir).exists() else None
     if loaded is not None and loaded.problems:

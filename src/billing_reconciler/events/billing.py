@@ -23,20 +23,26 @@ def open_engine(url: str) -> Engine:
     """The store's engine; the store must have been created with `billing-reconciler init`."""
     from sqlalchemy import inspect
 
-    from ..store import Store
+    from ..store import NotInitialized
+    from ..store.access import open_existing
+    from ..store.urls import StoreUrlError, display
 
-    engine = Store.open(url).engine
+    try:
+        engine = open_existing(url).engine
+    except (StoreUrlError, NotInitialized) as exc:
+        raise StoreNotReady(str(exc)) from None
     if not inspect(engine).has_table("usage_events"):
-        raise StoreNotReady(f"the store at {url} has no usage_events table: run `billing-reconciler init` first")
+        raise StoreNotReady(f"the store at {display(url)} has no usage_events table: run `billing-reconciler init` "
+                            "to upgrade it")
     return engine
 
 
 def state_from_store(url: str) -> BillingState:
     """The applied state as the backend reports it, with each contract's usage-filter history."""
     from ..service import billing_state
-    from ..store import Store  # type: ignore[attr-defined]
+    from ..store.access import open_existing
 
-    return billing_state(Store.open(url))
+    return billing_state(open_existing(url))
 
 
 def state_from_manifests(directory: str | os.PathLike[str]) -> BillingState:

@@ -15,6 +15,7 @@ import pickle
 import tempfile
 from pathlib import Path
 
+from ..workdir import make_ignored_dirs
 from .errors import PendingProblem
 from .parse import ParsedFile
 
@@ -91,7 +92,7 @@ class ManifestCache:
         for file in stale:
             del self._entries[file]
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_ignored_dirs(self.path.parent)  # a new .billing-reconciler/ ignores itself in git
             # Write then rename: a reader never sees half a cache.
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-cache-")
             try:

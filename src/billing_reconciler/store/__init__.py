@@ -1,5 +1,5 @@
 """The store: SQLite by default, PostgreSQL by URL."""
 
-from .store import LockTimeout, NotInitialized, Snapshot, Store, StoredItem, StoredObject, StoreError
+from .store import LockTimeout, NotInitialized, Snapshot, Store, StoredItem, StoredObject, StoreError, StoreMissing
 
-__all__ = ["LockTimeout", "NotInitialized", "Snapshot", "Store", "StoreError", "StoredItem", "StoredObject"]
+__all__ = ["LockTimeout", "NotInitialized", "Snapshot", "Store", "StoreError", "StoreMissing", "StoredItem", "StoredObject"]

@@ -49,6 +49,10 @@ class LockTimeout(StoreError):
     pass
 
 
+class StoreMissing(NotInitialized):
+    """A SQLite store file that does not exist, opened by a command that must not create it."""
+
+
 class StoredItem:
     """A keyed sub-item as stored; its body is parsed on first use (most plans never read it)."""
 
@@ -169,12 +173,21 @@ def default_sqlite_path(url: str) -> Path | None:
 
 
 class Store:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, create: bool = True):
+        """create=False: a SQLite file that does not exist is StoreMissing, and nothing is made
+        (read-only commands); create=True (init): its directories are made."""
+        from .urls import display, normalize
+
+        url = normalize(url)
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         path = default_sqlite_path(url)
         if path is not None and str(path) not in ("", ":memory:"):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            if not create and not path.is_file():
+                raise StoreMissing(f"the store {display(url)} does not exist; run `billing-reconciler init` "
+                                   "(with the same --store) to create it")
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = _make_engine(url)
 
     @classmethod
