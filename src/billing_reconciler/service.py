@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 from .manifests import ManifestErrors, load_manifests
 from .manifests.cache import ManifestCache
+from .manifests.loader import LoadResult
 from .plan.plan import Plan
 from .plan.planner import build_plan
+from .redaction import NO_MARKS, AccountSecrets
 from .store.store import Snapshot, Store
 
 if TYPE_CHECKING:
@@ -35,15 +37,36 @@ def current_state(store: Store, backend: Backend | None = None, *, refresh: bool
     return snapshot
 
 
-def plan_from_tree(store: Store, manifests_dir: str | Path, *, cache: ManifestCache | None = None,
-                   targets: tuple[str, ...] = (), prune: bool = False, replace: tuple[str, ...] = (),
-                   backend: Backend | None = None, refresh: bool = True) -> Plan:
+def load_tree(manifests_dir: str | Path, *, cache: ManifestCache | None = None) -> LoadResult:
+    """Every manifest under `manifests_dir`; ManifestErrors with every problem if any."""
     result = load_manifests(manifests_dir, cache=cache)
     if result.problems:
         raise ManifestErrors(result.problems)
+    return result
+
+
+def plan_loaded(store: Store, loaded: LoadResult, *, targets: tuple[str, ...] = (), prune: bool = False,
+                replace: tuple[str, ...] = (), backend: Backend | None = None, refresh: bool = True) -> Plan:
+    """The plan of loaded manifests against the store (refreshed from the backend unless refresh is False)."""
     snapshot = current_state(store, backend, refresh=refresh)
-    return build_plan(result.manifests, snapshot, manifests_digest=result.digest, targets=targets,
+    return build_plan(loaded.manifests, snapshot, manifests_digest=loaded.digest, targets=targets,
                       prune=prune, replace=replace)
+
+
+def plan_from_tree(store: Store, manifests_dir: str | Path, *, cache: ManifestCache | None = None,
+                   targets: tuple[str, ...] = (), prune: bool = False, replace: tuple[str, ...] = (),
+                   backend: Backend | None = None, refresh: bool = True) -> Plan:
+    return plan_loaded(store, load_tree(manifests_dir, cache=cache), targets=targets, prune=prune,
+                       replace=replace, backend=backend, refresh=refresh)
+
+
+def account_secrets(manifests_dir: str | Path, *, cache: ManifestCache | None = None) -> AccountSecrets:
+    """What the manifests mark sensitive (metadata.sensitive), for commands that show the store
+    (show, history, apply PLANFILE). Best effort: documents that do not validate mark nothing,
+    and fields named like credentials are hidden regardless."""
+    if not Path(manifests_dir).is_dir():
+        return NO_MARKS
+    return AccountSecrets.from_manifests(load_manifests(manifests_dir, cache=cache).manifests)
 
 
 def usage_filter_lookup(store: Store, snapshot: Snapshot, backend: Backend | None = None):

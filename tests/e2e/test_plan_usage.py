@@ -35,5 +35,6 @@ def test_plan_usage_shows_invoice_totals_before_and_after(example_tree: Path):
 def test_plan_usage_refuses_bad_event_lines(example_tree: Path):
     env = {"BILLING_RECONCILER_STORE": f"sqlite:///{example_tree}/s/state.db"}
     (example_tree / "usage.jsonl").write_text(EVENTS + "{not json\n")
+    run_cli("init", cwd=example_tree, env=env, check=True)  # plan refuses a store that does not exist
     result = run_cli("plan", "--usage", "usage.jsonl", cwd=example_tree, env=env)
     assert result.returncode == 1 and "line 3" in result.stderr

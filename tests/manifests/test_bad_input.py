@@ -108,6 +108,9 @@ EXPECTED: dict[str, list[E]] = {
     'ingest-alias-shared-by-two-customers': [
         e('more-customers.yaml', 7, 34, 'Customer/acme-eu', 'spec.ingest_aliases[1]', "ingest alias 'acme-prod' is also used by Customer/acme", 'an alias identifies one customer — remove it from one of them'),
     ],
+    'invalid-calendar-date': [
+        e('customer.yaml', 20, 16, 'Contract/acme-2024', 'spec.starting_at', "'2025-02-31T10:00:00Z' is not a valid date: February 2025 has 28 days", 'write a real date and time in UTC'),
+    ],
     'invalid-item-key-pattern': [
         e('customer.yaml', 25, 12, 'Contract/acme-2024', 'spec.commits[0].key', "'Prepaid 2024' is not a valid key", "use lower-case letters, digits"),
     ],
@@ -201,11 +204,19 @@ EXPECTED: dict[str, list[E]] = {
     'scalar-document': [
         e('notes.yaml', 1, 1, None, '', 'a manifest document must be a mapping with apiVersion, kind, metadata and spec'),
     ],
+    'sensitive-path-not-under-spec': [
+        e('customer.yaml', 6, 7, 'Customer/acme', 'metadata.sensitive[0]', "'custom_fields.crm_account' is not a path to a spec field", 'write spec.FIELD[.FIELD...]'),
+    ],
     'spec-not-a-mapping': [
         e('catalog.yaml', 37, 1, 'Product/platform-fee', 'spec', 'expected a mapping of fields, got a list'),
     ],
     'subscription-id-matches-no-subscription': [
         e('customer.yaml', 75, 26, 'Contract/acme-2024', 'spec.recurring_credits[0].subscription_config.subscription_id', "'pro-plan-montly' matches no subscription temporary_id on this contract", "(temporary_ids: pro-plan-monthly)", 'set temporary_id on the subscription it belongs to'),
+    ],
+    'subscription-id-mistake-beside-other-errors': [
+        e('customer.yaml', 66, 7, 'Contract/acme-2024', 'spec.recurring_credits[0].priority', "missing required field 'priority'"),
+        e('customer.yaml', 68, 7, 'Contract/acme-2024', 'spec.recurring_credits[0].priorty', "unknown field 'priorty'; did you mean 'priority'?"),
+        e('customer.yaml', 75, 26, 'Contract/acme-2024', 'spec.recurring_credits[0].subscription_config.subscription_id', "'pro-plan-montly' matches no subscription temporary_id on this contract"),
     ],
     'subscription-rate-missing-on-rate-card': [
         e('customer.yaml', 62, 7, 'Contract/acme-2024', 'spec.subscriptions[0].subscription_rate', 'RateCard/cloud-2024 has no SUBSCRIPTION rate for product pro-plan billed ANNUAL', 'add that rate to the card or pick one it has'),
@@ -236,6 +247,9 @@ EXPECTED: dict[str, list[E]] = {
     ],
     'unknown-spec-field': [
         e('customer.yaml', 20, 3, 'Contract/acme-2024', 'spec.net_payment_term_days', "unknown field 'net_payment_term_days'", "did you mean 'net_payment_terms_days'?"),
+    ],
+    'unquoted-numeric-secret': [
+        e('customer.yaml', 9, 24, 'Customer/acme', 'spec.custom_fields.billing_api_token', 'expected text, got a number (not shown: the field is sensitive); put the value in quotes'),
     ],
     'usage-product-without-metric': [
         e('catalog.yaml', 18, 1, 'Product/api-calls', 'spec', 'a USAGE product needs billable_metric: the key of the BillableMetric it is priced on'),
@@ -378,3 +392,10 @@ def test_cli_prints_every_case_located_and_never_a_traceback(tmp_path: Path, mon
             assert match, line
             assert (match["file"], int(match["line"]), int(match["column"])) == \
                 (problem.file, problem.line, problem.column)
+
+
+def test_an_unquoted_numeric_secret_is_never_echoed(monkeypatch: pytest.MonkeyPatch):
+    """Mutation caught: validate._validate_model quoting the input of a secret field (the
+    `quote it if it is text: '8675309123'` hint printed the token)."""
+    problems = load_case("unquoted-numeric-secret", monkeypatch).problems
+    assert problems and all("8675309123" not in str(p) for p in problems)

@@ -20,7 +20,10 @@ def _timestamp(ctx, param, value):
     try:
         return parse_timestamp(value if "T" in value else value + "T00:00:00Z")
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not a timestamp like 2024-11-01T00:00:00Z") from None
+        from ..manifests.types import calendar_problem
+
+        raise click.BadParameter(calendar_problem(value) or f"{value!r} is not a timestamp like 2024-11-01T00:00:00Z") \
+            from None
 
 
 @click.command("ingest")

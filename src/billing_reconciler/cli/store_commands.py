@@ -65,20 +65,23 @@ def init_command(settings: Settings, fmt: str) -> None:
 
 
 def _make_plan(settings: Settings, targets, prune, replace):
+    """(store, plan, secrets): the plan of the manifests against the store, and what they mark sensitive."""
     from ..manifests import ManifestErrors
     from ..plan.planner import UnknownAddress
-    from ..service import plan_from_tree
+    from ..redaction import AccountSecrets
+    from ..service import load_tree, plan_loaded
 
     store = open_store(settings)
     try:
-        return store, plan_from_tree(store, settings.manifests_dir, cache=settings.manifest_cache(),
-                                     targets=tuple(targets), prune=prune, replace=tuple(replace))
+        loaded = load_tree(settings.manifests_dir, cache=settings.manifest_cache())
+        plan = plan_loaded(store, loaded, targets=tuple(targets), prune=prune, replace=tuple(replace))
     except ManifestErrors as exc:
         fail_with_problems(exc.problems)
         raise
     except UnknownAddress as exc:
         fail(str(exc))
         raise
+    return store, plan, AccountSecrets.from_manifests(loaded.manifests)
 
 
 @click.command("plan")
@@ -105,10 +108,10 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
 
         run_plan_from_ref(settings, from_ref, fmt=fmt, out_file=out_file, detailed_exitcode=detailed_exitcode,
                           targets=targets, prune=prune, replace=replace, usage_file=usage_file)
-    store, plan = _make_plan(settings, targets, prune, replace)
+    store, plan, secrets = _make_plan(settings, targets, prune, replace)
     if usage_file and not plan.errored:
         plan = _with_invoice_impact(settings, store, plan, usage_file)
-    click.echo(render(plan, fmt, color=settings.color), nl=False)
+    click.echo(render(plan, fmt, color=settings.color, secrets=secrets), nl=False)
     if out_file and not plan.errored:
         write_plan(plan, out_file)
         click.echo(f"Saved the plan to {out_file}; apply it with `billing-reconciler apply {out_file}`.", err=True)
@@ -133,8 +136,10 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     document: the plan that was applied (plan-file format) and the result.
     """
     from ..apply.applier import ApplyError
-    from ..plan.planfile import PlanFileError, StalePlan, plan_to_json, read_plan
+    from ..plan.planfile import PlanFileError, StalePlan, read_plan
     from ..plan.render import render
+    from ..plan.render.json_view import redacted_plan_json
+    from ..service import account_secrets
     from ..store.store import LockTimeout, NotInitialized
 
     as_json = fmt == "json"
@@ -145,13 +150,14 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         except PlanFileError as exc:
             fail(str(exc))
         _check_same_tree(settings, plan)
+        secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
     else:
-        store, plan = _make_plan(settings, targets, prune, replace)
+        store, plan, secrets = _make_plan(settings, targets, prune, replace)
         if not as_json:
-            click.echo(render(plan, "text", color=settings.color), nl=False)
+            click.echo(render(plan, "text", color=settings.color, secrets=secrets), nl=False)
         if plan.errored:
             if as_json:
-                echo_json({"plan": plan_to_json(plan), "applied": False})
+                echo_json({"plan": redacted_plan_json(plan, secrets), "applied": False})
             sys.exit(1)
         if plan.operations and not auto_approve:
             if as_json or non_interactive(settings):
@@ -169,7 +175,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         except (StalePlan, LockTimeout, NotInitialized, ApplyError) as exc:
             fail(str(exc))
     if as_json:
-        echo_json({"plan": plan_to_json(plan), "applied": result is not None,
+        echo_json({"plan": redacted_plan_json(plan, secrets), "applied": result is not None,
                    "operations": len(result.applied) if result else 0,
                    "serial": result.serial if result else plan.serial})
     elif result is None:
@@ -227,8 +233,10 @@ def _check_same_tree(settings: Settings, plan) -> None:
 def show_command(settings: Settings, address, fmt) -> None:
     """Show the store's current objects (or one, by address)."""
     from .. import canonical
+    from ..service import account_secrets
 
     snapshot = open_store(settings).snapshot()
+    secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
     objects = snapshot.objects
     if address:
         if address not in objects:
@@ -237,7 +245,7 @@ def show_command(settings: Settings, address, fmt) -> None:
     data = {
         "store": {"lineage": snapshot.lineage, "serial": snapshot.serial},
         "objects": [
-            {"address": o.address, "id": o.remote_id, "drifted": o.drifted, "spec": o.spec,
+            {"address": o.address, "id": o.remote_id, "drifted": o.drifted, "spec": secrets(o.address).value(o.spec),
              "items": [{"list": i.list_name, "key": i.key, "id": i.remote_id, "archived": i.archived}
                        for i in o.items]}
             for o in sorted(objects.values(), key=lambda o: o.address)
@@ -263,8 +271,11 @@ def show_command(settings: Settings, address, fmt) -> None:
 @pass_settings
 def history_command(settings: Settings, address, limit, fmt) -> None:
     """Applied operations, newest first."""
+    from ..service import account_secrets
+
     store = open_store(settings)
-    rows = store.history(address, limit)
+    secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
+    rows = [secrets(row["address"]).value(row) for row in store.history(address, limit)]
     if fmt == "json":
         echo_json({"edits": rows})
         return

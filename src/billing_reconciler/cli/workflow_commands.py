@@ -57,11 +57,13 @@ def run_plan_from_ref(settings: Settings, ref: str, *, fmt: str, out_file: str |
                       targets=(), prune: bool = False, replace=(), usage_file: str | None = None) -> None:
     """The whole of `plan --from-ref REF`: plan, add the invoice impact, render, exit."""
     from ..plan.render import render
+    from ..service import account_secrets
 
     plan = plan_against_ref(settings, ref, targets=targets, prune=prune, replace=replace, out_file=out_file)
     if usage_file and not plan.errored:
         plan = _with_ref_invoice_impact(settings, ref, plan, usage_file)
-    click.echo(render(plan, fmt, color=settings.color), nl=False)
+    secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
+    click.echo(render(plan, fmt, color=settings.color, secrets=secrets), nl=False)
     if plan.errored:
         sys.exit(1)
     sys.exit(2 if detailed_exitcode and plan.has_changes else 0)

@@ -18,13 +18,15 @@ class Manifest:
     index: int  # position of the document in its file, from 0
     digest: str
     labels: dict[str, str] = field(default_factory=dict)
+    sensitive: tuple[str, ...] = ()  # metadata.sensitive: spec paths whose values are secrets
 
     def __eq__(self, other: object) -> bool:
         # By value, whether the spec is still pickled (StoredManifest) or not.
         if not isinstance(other, Manifest):
             return NotImplemented
-        return (self.kind, self.name, self.file, self.index, self.digest, self.labels, self.spec) == (
-            other.kind, other.name, other.file, other.index, other.digest, other.labels, other.spec)
+        return (self.kind, self.name, self.file, self.index, self.digest, self.labels, self.sensitive,
+                self.spec) == (other.kind, other.name, other.file, other.index, other.digest, other.labels,
+                               other.sensitive, other.spec)
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like any eq dataclass
 
@@ -38,8 +40,9 @@ class Manifest:
 
 _SPEC_SLOT = Manifest.__dict__["spec"]  # the slot itself, under the property below
 _new = object.__new__
-_KIND, _NAME, _SPEC, _FILE, _INDEX, _DIGEST, _LABELS = (
-    Manifest.__dict__[name].__set__ for name in ("kind", "name", "spec", "file", "index", "digest", "labels"))
+_KIND, _NAME, _SPEC, _FILE, _INDEX, _DIGEST, _LABELS, _SENSITIVE = (
+    Manifest.__dict__[name].__set__
+    for name in ("kind", "name", "spec", "file", "index", "digest", "labels", "sensitive"))
 
 
 class StoredManifest(Manifest):
@@ -54,7 +57,7 @@ class StoredManifest(Manifest):
 
     @classmethod
     def from_blob(cls, kind: str, name: str, blob: bytes, file: str, index: int, digest: str,
-                  labels: dict[str, str]) -> StoredManifest:
+                  labels: dict[str, str], sensitive: tuple[str, ...] = ()) -> StoredManifest:
         # Slots set directly: tens of thousands are made per load, the dataclass __init__ costs 3x.
         self = _new(cls)
         _KIND(self, kind)
@@ -64,6 +67,7 @@ class StoredManifest(Manifest):
         _INDEX(self, index)
         _DIGEST(self, digest)
         _LABELS(self, labels)
+        _SENSITIVE(self, sensitive)
         self._blob = blob
         return self
 

@@ -32,6 +32,7 @@ from .types import (
     Ref,
     RoundingMethod,
     ScheduleFrequency,
+    SensitivePath,
     Timestamp,
     UpperEnum,
 )
@@ -613,6 +614,12 @@ class Metadata(Spec):
     name: Key
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
+    # Spec fields whose values are secrets beyond those named like credentials (api_key, token,
+    # password...): every output shows them as "(sensitive)" (redaction.py).
+    sensitive: list[SensitivePath] | None = Field(
+        None, description="Spec fields whose values are secrets, e.g. [spec.custom_fields.crm_account]: shown as "
+                          "(sensitive) in every output. Fields named like credentials (api_key, token, password, "
+                          "secret...) are hidden without being listed.")
 
 
 SPEC_MODELS: dict[str, type[Spec]] = {

@@ -20,8 +20,8 @@ UNREAD_NOTE = " (references to other manifests are checked once every file can b
 _DOC_START = re.compile(r"(?m)^---")
 _YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
 
-# A valid document as stored: (kind, name, index, digest, labels, pickled canonical spec).
-DocRecord = tuple[str, str, int, str, dict[str, str], bytes]
+# A valid document as stored: (kind, name, index, digest, labels, pickled canonical spec, sensitive paths).
+DocRecord = tuple[str, str, int, str, dict[str, str], bytes, tuple[str, ...]]
 # The reference view of any document with a readable kind and name: (kind, name, index, view, refs, valid).
 ViewRecord = tuple[str, str, int, dict[str, Any], list[Ref], bool]
 
@@ -38,7 +38,8 @@ class ParsedFile:
     def manifests(self) -> list[Manifest]:
         new = StoredManifest.from_blob
         file = self.file
-        return [new(kind, name, blob, file, index, digest, labels) for kind, name, index, digest, labels, blob in self.docs]
+        return [new(kind, name, blob, file, index, digest, labels, sensitive)
+                for kind, name, index, digest, labels, blob, sensitive in self.docs]
 
     def reference_views(self) -> list[View]:
         records: list[ViewRecord] = pickle.loads(self.views) if self.views else []
@@ -65,7 +66,7 @@ def parse_text(shown: str, content_hash: str, text: str) -> ParsedFile:
         result.problems.extend(problems)
         if doc is not None:
             result.docs.append((doc.kind, doc.name, index, doc.digest, doc.labels,
-                                pickle.dumps(doc.spec, protocol=pickle.HIGHEST_PROTOCOL)))
+                                pickle.dumps(doc.spec, protocol=pickle.HIGHEST_PROTOCOL), doc.sensitive))
             views.append(_view(doc.kind, doc.name, index, doc.spec, True))
         else:
             identity = raw_identity(raw)

@@ -32,6 +32,49 @@ def check_spec(kind: str, spec: m.Spec) -> list[Finding]:
     return list(fn(spec)) if fn else []
 
 
+# Rules that read the raw spec, so that they run even when another field of the same document
+# does not validate: every problem of a run is reported at once, not one after the other is fixed.
+RAW_CHECKERS: dict[str, Callable[[dict[str, Any]], Iterable[Finding]]] = {}
+
+
+def raw_checker(kind: str):
+    def register(fn):
+        RAW_CHECKERS[kind] = fn
+        return fn
+
+    return register
+
+
+def check_raw(kind: str, spec: Any) -> list[Finding]:
+    fn = RAW_CHECKERS.get(kind)
+    return list(fn(spec)) if fn and isinstance(spec, dict) else []
+
+
+@raw_checker("Contract")
+def _subscription_links(spec: dict[str, Any]) -> Iterator[Finding]:
+    """A recurring commit or credit's subscription_config.subscription_id names the temporary_id
+    of a subscription of the same contract. Checked only when every subscription's temporary_id
+    can be read: a broken subscription must not make a correct link look dangling."""
+    subscriptions = spec.get("subscriptions") or []
+    if not isinstance(subscriptions, list) or not all(isinstance(s, dict) for s in subscriptions):
+        return
+    ids = [s.get("temporary_id") for s in subscriptions]
+    if not all(i is None or isinstance(i, str) for i in ids):
+        return
+    known_ids = {i for i in ids if i}
+    known = ", ".join(sorted(known_ids)) or "none"
+    for name in ("recurring_commits", "recurring_credits"):
+        items = spec.get(name)
+        for i, rec in enumerate(items if isinstance(items, list) else []):
+            config = rec.get("subscription_config") if isinstance(rec, dict) else None
+            wanted = config.get("subscription_id") if isinstance(config, dict) else None
+            if isinstance(wanted, str) and wanted not in known_ids:
+                yield ("spec", name, i, "subscription_config", "subscription_id"), (
+                    f"'{wanted}' matches no subscription temporary_id on this contract "
+                    f"(temporary_ids: {known}); set temporary_id on the subscription it belongs to"
+                )
+
+
 # --- shared ------------------------------------------------------------------------------------
 
 
@@ -330,12 +373,8 @@ def _subscriptions(base: Path, spec: m.ContractSpec) -> Iterator[Finding]:
                     yield (*path, "access_amount"), "access_amount needs quantity unless the credit is linked to a subscription"
                 continue
             if config.subscription_id not in seat_based:
-                known = ", ".join(sorted(seat_based)) or "none"
-                yield (*path, "subscription_config", "subscription_id"), (
-                    f"'{config.subscription_id}' matches no subscription temporary_id on this contract "
-                    f"(temporary_ids: {known}); set temporary_id on the subscription it belongs to"
-                )
-            elif config.allocation == "INDIVIDUAL" and not seat_based[config.subscription_id]:
+                continue  # reported by _subscription_links, which runs even when the model does not
+            if config.allocation == "INDIVIDUAL" and not seat_based[config.subscription_id]:
                 yield (*path, "subscription_config", "allocation"), (
                     "allocation INDIVIDUAL needs a SEAT_BASED subscription (quantity_management_mode: SEAT_BASED)"
                 )

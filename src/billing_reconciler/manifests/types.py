@@ -33,6 +33,9 @@ def _timestamp_in(value: Any) -> Any:
         return value
     if isinstance(value, str) and len(value) == 20 and value[-1] == "Z":
         return value  # the usual 2024-11-01T00:00:00Z: nothing to refuse, skip the regexes
+    invalid = calendar_problem(value.strip()) if isinstance(value, str) else None
+    if invalid:  # before the other checks: "no timezone" would send the author the wrong way
+        raise ValueError(invalid)
     if isinstance(value, date) or (isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip())):
         day = value.isoformat() if isinstance(value, date) else value.strip()
         raise ValueError(f"'{day}' is a date without a time; write a UTC timestamp: {day}T00:00:00Z")
@@ -42,6 +45,31 @@ def _timestamp_in(value: Any) -> Any:
     if _HAS_TIME.match(text) and not _HAS_ZONE.search(text):
         raise ValueError(f"'{text}' has no timezone; write it in UTC with a Z suffix: {text}Z")
     return value
+
+
+_DATE_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?)?")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def calendar_problem(text: str) -> str | None:
+    """Why a timestamp-looking text names no real moment (2025-02-31, month 13, 25:00), or None."""
+    import calendar
+
+    found = _DATE_TIME.match(text)
+    if found is None:
+        return None
+    year, month, day = (int(found.group(i)) for i in (1, 2, 3))
+    fix = "; write a real date and time in UTC, e.g. 2024-11-01T00:00:00Z"
+    if not 1 <= month <= 12:
+        return f"'{text}' is not a valid date: there is no month {month:02d}{fix}"
+    days = calendar.monthrange(year, month)[1] if year >= 1 else 31
+    if not 1 <= day <= days:
+        return f"'{text}' is not a valid date: {_MONTHS[month - 1]} {year} has {days} days{fix}"
+    hour, minute, second = (int(found.group(i) or 0) for i in (4, 5, 6))
+    if hour > 23 or minute > 59 or second > 59:
+        return f"'{text}' is not a valid time of day{fix}"
+    return None
 
 
 def _aware_utc(value: datetime) -> datetime:
@@ -131,3 +159,17 @@ BillingProvider = LowerEnum(
     "custom", "quickbooks_online", "workday", "metronome",
 )
 DeliveryMethod = LowerEnum("direct_to_billing_provider", "aws_sqs", "tackle", "aws_sns")
+
+
+_SENSITIVE_PATH = re.compile(r"spec(\.[A-Za-z_][A-Za-z0-9_-]*(\[[^\]]*\])?)+")
+
+
+def _sensitive_path(value: str) -> str:
+    if not _SENSITIVE_PATH.fullmatch(value):
+        raise ValueError(f"'{value}' is not a path to a spec field; write spec.FIELD[.FIELD...], "
+                         "e.g. spec.custom_fields.crm_account")
+    return value
+
+
+# A `metadata.sensitive` entry: a spec field whose values are secrets (spec.custom_fields.crm_account).
+SensitivePath = Annotated[str, AfterValidator(_sensitive_path)]

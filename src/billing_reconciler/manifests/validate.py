@@ -11,11 +11,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ..canonical import canonicalize
+from ..redaction import NOTHING_MARKED, SENSITIVE, Redactor, field_name_of
 from ..specform import spec_digest
 from . import model as m
 from .document import Manifest
 from .errors import Path, PendingProblem
-from .rules import check_spec
+from .rules import check_raw, check_spec
+from .types import calendar_problem
 
 ENVELOPE_FIELDS = ("apiVersion", "kind", "metadata", "spec")
 
@@ -58,16 +60,20 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
         return None, problems
 
     metadata_model = _validate_model(m.Metadata, raw, "metadata", problems, file, index, address)
-    spec_model = _validate_model(m.SPEC_MODELS[kind], raw, "spec", problems, file, index, address)
+    spec_model = _validate_model(m.SPEC_MODELS[kind], raw, "spec", problems, file, index, address,
+                                 redactor=_redactor(metadata))
     if spec_model is not None:
         for path, message in check_spec(kind, spec_model):
             problems.append(problem(path, message))
+    for path, message in check_raw(kind, raw.get("spec")):
+        problems.append(problem(path, message))
     if problems or spec_model is None or metadata_model is None:
         return None, problems
 
     spec = canonical_dump(spec_model.model_dump(exclude_none=True))
     labels = dict(metadata_model.labels or {})
-    return Manifest(kind, metadata_model.name, spec, file, index, spec_digest(spec), labels), []
+    sensitive = tuple(metadata_model.sensitive or ())
+    return Manifest(kind, metadata_model.name, spec, file, index, spec_digest(spec), labels, sensitive), []
 
 
 def canonical_dump(value: Any) -> Any:
@@ -117,9 +123,32 @@ def raw_identity(raw: Any) -> tuple[str, str] | None:
     return kind, name
 
 
+def _redactor(metadata: Any) -> Redactor:
+    """What the document marks sensitive, read from the raw metadata (it may not validate)."""
+    entries = metadata.get("sensitive") if isinstance(metadata, dict) else None
+    if not isinstance(entries, list):
+        return NOTHING_MARKED
+    return Redactor(frozenset(field_name_of(e) for e in entries if isinstance(e, str)))
+
+
+class Hidden:
+    """The value of a secret field in an error message: its kind, never the value itself."""
+
+    def __init__(self, value: Any):
+        self.what = "a number" if isinstance(value, (int, float)) and not isinstance(value, bool) else \
+            "a value" if not isinstance(value, (dict, list)) else _describe(value)
+        self.quotable = isinstance(value, (int, float))
+
+    def __str__(self) -> str:
+        return SENSITIVE
+
+    __repr__ = __str__
+
+
 def _validate_model(model: type[BaseModel], raw: dict[str, Any], field: str, problems: list[PendingProblem],
-                    file: str, index: int, address: str) -> BaseModel | None:
-    """Validate raw[field] (metadata or spec) against `model`, adding its problems."""
+                    file: str, index: int, address: str, redactor: Redactor = NOTHING_MARKED) -> BaseModel | None:
+    """Validate raw[field] (metadata or spec) against `model`, adding its problems. A value under
+    a secret field (redaction.py) is never quoted in a message."""
     base: Path = (field,)
     data = raw.get(field)
     if data is None:
@@ -135,6 +164,8 @@ def _validate_model(model: type[BaseModel], raw: dict[str, Any], field: str, pro
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             loc = tuple(error["loc"])
+            if "input" in error and any(redactor.is_secret(part) for part in loc if isinstance(part, str)):
+                error = {**error, "input": Hidden(error["input"])}
             problems.append(PendingProblem(file, index, address, (*base, *loc), explain(model, error),
                                            at_key=error["type"] == "extra_forbidden"))
         return None
@@ -167,6 +198,9 @@ def explain(model: type[BaseModel], error: dict[str, Any]) -> str:
         return (f"'{value}' is not a valid key: use lower-case letters, digits, '.', '_' and '-', "
                 "starting with a letter or digit")
     if kind.startswith("datetime") or kind.startswith("date"):
+        invalid = calendar_problem(value.strip()) if isinstance(value, str) else None
+        if invalid:
+            return invalid
         return f"'{value}' is not a timestamp; write RFC 3339 in UTC, e.g. 2024-11-01T00:00:00Z"
     if kind == "model_type" or kind == "dict_type":
         return f"expected a mapping of fields, got {_describe(value)}"
@@ -175,6 +209,9 @@ def explain(model: type[BaseModel], error: dict[str, Any]) -> str:
             f"; write [{value}] for a list of one" if isinstance(value, (str, int, float)) else "")
     if kind == "too_short":
         return "must not be empty"
+    if kind == "string_type" and isinstance(value, Hidden):
+        return f"expected text, got {value.what} (not shown: the field is sensitive)" + (
+            "; put the value in quotes" if value.quotable else "")
     if kind == "string_type":
         hint = f"; quote it if it is text: '{value}'" if isinstance(value, (int, float, bool)) else ""
         return f"expected text, got {_describe(value)}{hint}"
@@ -194,6 +231,8 @@ def explain(model: type[BaseModel], error: dict[str, Any]) -> str:
 
 def _describe(value: Any) -> str:
     """A YAML value as the author wrote it."""
+    if isinstance(value, Hidden):
+        return f"{value.what} (not shown: the field is sensitive)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ...redaction import NO_MARKS, AccountSecrets
 from ..plan import Plan
 from . import json_view, markdown, text
 
@@ -17,5 +18,6 @@ RENDERERS: dict[str, Callable[..., str]] = {
 }
 
 
-def render(plan: Plan, fmt: str, *, color: bool = False) -> str:
-    return RENDERERS[fmt](plan, color=color)
+def render(plan: Plan, fmt: str, *, color: bool = False, secrets: AccountSecrets = NO_MARKS) -> str:
+    """`secrets`: what the manifests mark sensitive, on top of the built-in credential names."""
+    return RENDERERS[fmt](plan, color=color, secrets=secrets)

@@ -4,7 +4,7 @@ The comment never exceeds GitHub's 65,536-character limit: the summary, the warn
 operations table come first (each cut with a count if it alone would be too long), then one
 collapsible block per object, in plan order, while they fit; the objects left out are counted.
 A block is always whole: no table, code fence or <details> is ever cut in the middle. Secret
-fields are redacted (common.redact) and every value is escaped, so no value can break the layout.
+fields are redacted (redaction.py) and every value is escaped, so no value can break the layout.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Any
 
 from ..operations import Action
 from ..plan import Plan
-from .common import object_action, redact_at, show_body, show_path, show_value, summary_line
+from ...redaction import NO_MARKS, AccountSecrets, Redactor
+from .common import object_action, show_body, show_path, show_value, summary_line
 
 COMMENT_LIMIT = 65_536  # GitHub's limit for a comment body, in characters
 MARKER = "<!-- billing-reconciler plan -->"  # lets CI find and update its own comment
@@ -24,9 +25,9 @@ OBJECT_LIMIT = 20_000  # characters of one object's block before its operations 
 SYMBOLS = {Action.CREATE: "+", Action.UPDATE: "~", Action.REPLACE: "-/+", Action.ARCHIVE: "-"}
 
 
-def render(plan: Plan, *, color: bool = False, limit: int = COMMENT_LIMIT) -> str:
+def render(plan: Plan, *, color: bool = False, limit: int = COMMENT_LIMIT, secrets: AccountSecrets = NO_MARKS) -> str:
     by_address = plan.by_address()
-    blocks = [_details(address, ops) for address, ops in by_address.items()]
+    blocks = [_details(address, ops, secrets(address)) for address, ops in by_address.items()]
     footer = _footer(plan)
     # Room for the "N more object diff(s) not shown" line, whatever N turns out to be.
     reserve = len(footer) + len(_not_shown(len(blocks))) + 2
@@ -185,11 +186,11 @@ def _impact(plan: Plan) -> Section:
     return start, rows, [""], "customer(s)"
 
 
-def _details(address: str, ops: list) -> str:
+def _details(address: str, ops: list, redactor: Redactor) -> str:
     symbol = SYMBOLS[object_action(ops)]
     summary = f"<details><summary><code>{html.escape(symbol)} {html.escape(address)}</code>"
     summary += " — " + ", ".join(f"<code>{html.escape(op.op)}</code>" for op in ops) + "</summary>"
-    parts = [_operation(op) for op in ops]
+    parts = [_operation(op, redactor) for op in ops]
     start, end = summary + "\n\n", "</details>\n"
     body = ""
     for i, part in enumerate(parts):
@@ -202,7 +203,7 @@ def _details(address: str, ops: list) -> str:
     return start + body + end
 
 
-def _operation(op) -> str:
+def _operation(op, redactor: Redactor) -> str:
     lines = [f"{_code(op.op)} — {_code(op.request.method + ' ' + show_path(op.request.path))}"
              + (f" ({_text(op.reason)})" if op.reason else "") + ("  \n**drift**: changed outside the manifests"
                                                                   if op.drift else ""), ""]
@@ -212,9 +213,9 @@ def _operation(op) -> str:
         for c in changes:
             mark = {"replace": "-/+", "archive": "-", "remove": "-"}.get(c.note) or (
                 "+" if c.before is None else "-" if c.after is None else "~")
-            lines.append(f"| {_code(mark)} | {_code(c.path)} | {_cell(c.before, c.path)} | {_cell(c.after, c.path)} |")
+            lines.append(f"| {_code(mark)} | {_code(c.path)} | {_cell(c.before, c.path, redactor)} | {_cell(c.after, c.path, redactor)} |")
         lines.append("")
-    body = show_body(op.request.body)
+    body = show_body(op.request.body, redactor)
     fence = "`" * max(3, _longest_run(body, "`") + 1)
     lines += [f"{fence}json", body, fence, ""]
     return "\n".join(lines) + "\n"
@@ -257,8 +258,8 @@ def _text(text: str) -> str:
     return re.sub(r"([\\`*_\[\]|#~])", r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
 
 
-def _cell(value: Any, path: str) -> str:
-    text = show_value(redact_at(value, path))
+def _cell(value: Any, path: str, redactor: Redactor) -> str:
+    text = show_value(value, path, redactor)
     if len(text) > CELL_LIMIT:
         text = text[:CELL_LIMIT] + "…"
     return _code(text)

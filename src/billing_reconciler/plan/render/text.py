@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..operations import Action
 from ..plan import Plan
+from ...redaction import NO_MARKS, AccountSecrets
 from .common import object_action, show_body, show_value, summary_line
 
 COLORS = {"+": "\033[32m", "~": "\033[33m", "-/+": "\033[35m", "-": "\033[31m", "!": "\033[31m"}
@@ -14,7 +15,7 @@ def _paint(symbol: str, text: str, color: bool) -> str:
     return f"{COLORS[symbol]}{text}{RESET}" if color else text
 
 
-def render(plan: Plan, *, color: bool = False) -> str:
+def render(plan: Plan, *, color: bool = False, secrets: AccountSecrets = NO_MARKS) -> str:
     lines: list[str] = []
     for problem in plan.errors:
         lines.append(_paint("!", f"Error: {problem}", color))
@@ -27,6 +28,7 @@ def render(plan: Plan, *, color: bool = False) -> str:
     for address, ops in plan.by_address().items():
         action = object_action(ops)
         symbol = action.symbol
+        redactor = secrets(address)
         lines.append(_paint(symbol, f"{symbol} {address}", color) + ("  (drifted)" if any(o.drift for o in ops) else ""))
         for op in ops:
             lines.append(f"    {op.op}  {op.request.method} {op.request.path}")
@@ -36,14 +38,14 @@ def render(plan: Plan, *, color: bool = False) -> str:
                 if change.path == "":
                     continue
                 if change.before is None:
-                    detail = show_value(change.after, change.path)
+                    detail = show_value(change.after, change.path, redactor)
                 elif change.after is None:
-                    detail = f"{show_value(change.before, change.path)} -> null"
+                    detail = f"{show_value(change.before, change.path, redactor)} -> null"
                 else:
-                    detail = f"{show_value(change.before, change.path)} -> {show_value(change.after, change.path)}"
+                    detail = f"{show_value(change.before, change.path, redactor)} -> {show_value(change.after, change.path, redactor)}"
                 lines.append("      " + _paint(mark, f"{mark} {change.path}: {detail}", color))
             if action == Action.CREATE or op.action == Action.CREATE:
-                body = show_body(op.request.body).splitlines()
+                body = show_body(op.request.body, redactor).splitlines()
                 lines.extend("      " + line for line in body)
         lines.append("")
     if plan.unmanaged:

@@ -1,0 +1,147 @@
+"""Secrets: which values are credentials, and how every output hides them. The one definition.
+
+A value is secret when a field on its way down is named like a credential, or when its
+manifest lists the field under `metadata.sensitive`. Names are matched by word, after splitting
+`api_key`, `clientSecret`, `webhook-url` into words, so that `task` is not `sk` and `author` is
+not `auth`. Our own `key` (the key of a keyed list item) and the identifiers named `*_key`
+(`group_key`, `aggregation_key`, `uniqueness_key`...) are not secrets; other `*_key` compounds
+(`api_key`, `private_key`, `access_key`) are.
+
+Every command's stdout and stderr show a secret as "(sensitive)"; a changed secret stays
+visible as a change, "(sensitive)" before and after. Plan files (`--out`) and the store's
+history keep the real values: they are what `apply` sends.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SENSITIVE = "(sensitive)"
+
+# Words that make a field a credential wherever they appear in its name.
+SECRET_WORDS = frozenset({
+    "pwd", "pass", "password", "passwd", "passphrase", "auth", "authorization", "bearer", "dsn", "jwt",
+    "session", "sk", "pin", "secret", "secrets", "token", "tokens", "credential", "credentials", "cookie",
+    "signature", "otp", "apikey", "privatekey", "accesskey", "secretkey", "signingkey",
+})
+# Stems long enough to find inside run-together words (`apitoken`, `dbpassword`, `webhooksecret`).
+SECRET_STEMS = re.compile(r"secret|token|passw|passphrase|credential", re.IGNORECASE)
+# Word pairs that are credentials together, not apart.
+SECRET_PAIRS = frozenset({
+    ("connection", "string"), ("conn", "str"), ("webhook", "url"), ("webhook", "uri"), ("otp", "seed"),
+    ("database", "url"), ("db", "url"), ("private", "key"), ("client", "assertion"),
+})
+KEY_WORDS = frozenset({"key", "keys"})
+# `<word>_key` is an identifier, not a secret, after these words (group_key, aggregation_key...).
+IDENTIFIER_KEYS = frozenset({
+    "group", "groups", "aggregate", "aggregation", "uniqueness", "idempotency", "sort", "partition", "dedupe",
+    "dedup", "primary", "foreign", "lookup", "cache", "config", "presentation", "pricing", "seat", "item",
+    "property", "dimension", "filter", "map", "public",
+})
+_WORDS = re.compile(r"[_\-.\s/]+|(?<=[a-z0-9])(?=[A-Z])")
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+def words(name: str) -> list[str]:
+    """`clientSecret` -> [client, secret]; `webhook-url` -> [webhook, url]; `API_KEY` -> [api, key]."""
+    return [w.lower() for w in _WORDS.split(name) if w]
+
+
+@functools.lru_cache(maxsize=8192)  # a plan names the same few hundred fields over and over
+def is_secret_name(name: str) -> bool:
+    """Whether a field of this name holds a credential, by the built-in rule."""
+    parts = words(name)
+    if not parts:
+        return False
+    if any(w in SECRET_WORDS for w in parts) or SECRET_STEMS.search(name):
+        return True
+    if any(pair in SECRET_PAIRS for pair in zip(parts, parts[1:])):
+        return True
+    # `*_key` compounds: api_key, private_key, access_key, stripe_api_key; not the bare `key`,
+    # and not the identifiers (group_key, bm_group_key_overrides).
+    for i, word in enumerate(parts):
+        if word in KEY_WORDS and i > 0 and parts[i - 1] not in IDENTIFIER_KEYS:
+            return True
+    return False
+
+
+def field_name_of(path: str) -> str:
+    """The field a `metadata.sensitive` path points at: `spec.custom_fields.crm_ref` -> crm_ref."""
+    return _INDEX.sub("", path).rstrip(".").rsplit(".", 1)[-1]
+
+
+def path_fields(path: str) -> list[str]:
+    """Field names along a change path: `commits[prepaid].custom_fields.x` -> [commits, custom_fields, x]."""
+    return [part for part in _INDEX.sub("", path).split(".") if part]
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Hides secret values; `marked` are further field names (from `metadata.sensitive`)."""
+
+    marked: frozenset[str] = frozenset()
+
+    def is_secret(self, name: Any) -> bool:
+        return isinstance(name, str) and bool(name) and (name in self.marked or is_secret_name(name))
+
+    def value(self, value: Any, name: str = "") -> Any:
+        """`value` (found under field `name`) with every secret inside it hidden, at any depth."""
+        if value is None or isinstance(value, bool):  # nothing to hide in a flag or an absence
+            return value
+        if name and self.is_secret(name):
+            return SENSITIVE
+        if isinstance(value, dict):
+            return {k: self.value(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
+
+    def path_is_secret(self, path: str) -> bool:
+        """`custom_fields.api_token`, `...configuration.credentials.user`: inside a secret field."""
+        return any(self.is_secret(part) for part in path_fields(path))
+
+    def at(self, value: Any, path: str) -> Any:
+        """A value found at a field path (a field change's before or after), secrets hidden."""
+        if value is not None and not isinstance(value, bool) and path and self.path_is_secret(path):
+            return SENSITIVE
+        return self.value(value)
+
+    def change(self, change: Mapping[str, Any]) -> dict[str, Any]:
+        """A change as JSON ({path, before, after, ...}); a secret one says so, and stays a change."""
+        path = change.get("path", "")
+        out = {**change, "before": self.at(change.get("before"), path), "after": self.at(change.get("after"), path)}
+        if path and self.path_is_secret(path):
+            out["sensitive"] = True
+        return out
+
+
+NOTHING_MARKED = Redactor()
+
+
+@dataclass(frozen=True)
+class AccountSecrets:
+    """The redactor of each object: the built-in rule plus what its manifest marks sensitive."""
+
+    marked: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def __call__(self, address: str | None = None) -> Redactor:
+        if not address or not self.marked:
+            return NOTHING_MARKED
+        names = self.marked.get(address)
+        if names is None:  # a sub-item's address: Contract/x.commits[k]
+            owner = next((a for a in self.marked if address.startswith(a + ".")), None)
+            names = self.marked.get(owner) if owner else None
+        return Redactor(names) if names else NOTHING_MARKED
+
+    @classmethod
+    def from_manifests(cls, manifests: Iterable[Any]) -> AccountSecrets:
+        marked = {m.address: frozenset(field_name_of(p) for p in m.sensitive)
+                  for m in manifests if getattr(m, "sensitive", ())}
+        return cls(marked)
+
+
+NO_MARKS = AccountSecrets()

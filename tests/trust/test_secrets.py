@@ -1,0 +1,162 @@
+"""Secrets never printed: every command, every format, stdout and stderr, on an account whose
+customer holds credentials in custom fields and in a billing provider configuration, plus a
+field marked by `metadata.sensitive`.
+
+Mutations caught:
+- json_view.render printing plan_to_json unredacted (plan --format json, apply --format json);
+- show/history printing o.spec / the history rows without AccountSecrets (show text+JSON, history);
+- redaction.is_secret_name matching substrings (`task` as `sk`) or the bare `key` field, or
+  missing a listed credential word (test_credential_names_...);
+- AccountSecrets.from_manifests / Manifest.sensitive dropped (crm_account leaks);
+- validate quoting an unquoted numeric secret (test_validate_never_quotes_a_numeric_secret);
+- Redactor.change losing the change (a changed secret must still be shown as changed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from billing_reconciler.redaction import AccountSecrets, Redactor, is_secret_name
+from tests.conftest import run_cli
+
+TOKEN, WEBHOOK, CRM, NEW_TOKEN = "tok-9f8e7d6c5b4a", "whsec-1a2b3c4d5e6f", "crm-5551212-acme", "tok-rotated-0000"
+SECRETS = (TOKEN, WEBHOOK, CRM)
+
+CUSTOMER = f"""apiVersion: billing-reconciler/v1
+kind: Customer
+metadata:
+  name: secretive
+  sensitive: [spec.custom_fields.crm_account]
+spec:
+  name: Secretive Inc
+  custom_fields:
+    billing_api_token: {TOKEN}
+    crm_account: {CRM}
+    region_task: plain-visible-value
+  customer_billing_provider_configurations:
+    - key: stripe
+      billing_provider: stripe
+      configuration:
+        stripe_customer_id: cus_visible123
+        stripe_collection_method: charge_automatically
+        webhook_secret: {WEBHOOK}
+      delivery_method: direct_to_billing_provider
+"""
+
+
+@pytest.fixture
+def secret_tree(example_tree: Path) -> Path:
+    (example_tree / "manifests" / "customers" / "secretive.yaml").write_text(CUSTOMER)
+    return example_tree
+
+
+def _leaks(result, secrets=SECRETS) -> list[str]:
+    return [s for s in secrets if s in result.stdout or s in result.stderr]
+
+
+def test_every_command_on_an_account_with_secrets_prints_none_of_them(secret_tree: Path):
+    run = lambda *args: run_cli(*args, cwd=secret_tree)  # noqa: E731
+    outputs = {}
+    outputs["validate"] = run("validate")
+    outputs["validate json"] = run("validate", "--format", "json")
+    outputs["fmt check"] = run("fmt", "--check")
+    outputs["init"] = run("init")
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"plan {fmt}"] = run("plan", "--format", fmt)
+    outputs["plan out"] = run("plan", "--out", "plan.json", "--format", "json")
+    outputs["apply planfile json"] = run("apply", "plan.json", "--format", "json")
+    outputs["plan after"] = run("plan", "--detailed-exitcode", "--format", "json")
+    for args in (["show"], ["show", "--format", "json"], ["show", "Customer/secretive"],
+                 ["show", "Customer/secretive", "--format", "json"], ["history"], ["history", "--format", "json"],
+                 ["history", "Customer/secretive", "--format", "json"], ["import", "--format", "json"],
+                 ["invoices"], ["invoices", "--format", "json"]):
+        outputs[" ".join(args)] = run(*args)
+    # A rotated token: a change of a secret, shown as a change without either value.
+    path = secret_tree / "manifests" / "customers" / "secretive.yaml"
+    path.write_text(path.read_text().replace(TOKEN, NEW_TOKEN).replace(CRM, CRM + "-2").replace(WEBHOOK, WEBHOOK + "x"))
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"plan change {fmt}"] = run("plan", "--format", fmt)
+    outputs["apply change"] = run("apply", "--auto-approve")
+    outputs["apply change json"] = run("apply", "--auto-approve", "--format", "json")
+    outputs["history after change"] = run("history", "--format", "json")
+    outputs["show after change"] = run("show", "Customer/secretive", "--format", "json")
+
+    assert outputs["plan out"].returncode == 0 and outputs["apply planfile json"].returncode == 0
+    assert outputs["plan after"].returncode == 2 - 2  # applied: nothing left to do
+    leaks = {name: _leaks(r, SECRETS + (NEW_TOKEN, CRM + "-2", WEBHOOK + "x")) for name, r in outputs.items()}
+    assert {name: found for name, found in leaks.items() if found} == {}
+    for name, result in outputs.items():
+        assert "Traceback" not in result.stderr, name
+    # Not over-redacted: ordinary values are still shown.
+    assert "plain-visible-value" in outputs["plan text"].stdout and "cus_visible123" in outputs["plan text"].stdout
+    assert "cus_visible123" in outputs["show Customer/secretive --format json"].stdout
+    # The plan FILE keeps the real values: it is what apply sends.
+    assert TOKEN in (secret_tree / "plan.json").read_text()
+
+    text = outputs["plan change text"].stdout
+    assert '~ custom_fields.billing_api_token: "(sensitive)" -> "(sensitive)"' in text
+    assert '~ custom_fields.crm_account: "(sensitive)" -> "(sensitive)"' in text
+    doc = json.loads(outputs["plan change json"].stdout)
+    changes = [c for op in doc["operations"] for c in op["changes"]]
+    token = next(c for c in changes if c["path"] == "custom_fields.billing_api_token")
+    assert token == {"path": "custom_fields.billing_api_token", "before": "(sensitive)", "after": "(sensitive)",
+                     "sensitive": True}
+    assert "| `~` | `custom_fields.billing_api_token` | `\"(sensitive)\"` | `\"(sensitive)\"` |" in \
+        outputs["plan change markdown"].stdout
+
+
+def test_show_text_and_json_hide_the_secrets_but_not_the_keys(secret_tree: Path):
+    run_cli("init", cwd=secret_tree, check=True)
+    run_cli("apply", "--auto-approve", cwd=secret_tree, check=True)
+    shown = json.loads(run_cli("show", "Customer/secretive", "--format", "json", cwd=secret_tree, check=True).stdout)
+    spec = shown["objects"][0]["spec"]
+    assert spec["custom_fields"] == {"billing_api_token": "(sensitive)", "crm_account": "(sensitive)",
+                                     "region_task": "plain-visible-value"}
+    config = spec["customer_billing_provider_configurations"][0]
+    assert config["key"] == "stripe" and config["configuration"]["webhook_secret"] == "(sensitive)"
+
+
+def test_validate_never_quotes_a_numeric_secret(secret_tree: Path):
+    path = secret_tree / "manifests" / "customers" / "secretive.yaml"
+    path.write_text(path.read_text().replace(TOKEN, "8675309123").replace(CRM, "4242424242"))
+    for args in (["validate"], ["validate", "--format", "json"], ["plan"], ["fmt", "--check"]):
+        result = run_cli(*args, cwd=secret_tree)
+        assert "8675309123" not in result.stdout + result.stderr
+        assert "4242424242" not in result.stdout + result.stderr
+    result = run_cli("validate", cwd=secret_tree)
+    assert result.returncode == 1
+    assert ("spec.custom_fields.billing_api_token: expected text, got a number (not shown: the field is sensitive); "
+            "put the value in quotes") in result.stderr
+
+
+@pytest.mark.parametrize("name", [
+    "pwd", "pass", "password", "db_password", "passwd", "auth", "authorization", "bearer", "dsn", "database_dsn",
+    "connection_string", "connectionString", "webhook_url", "webhook-url", "webhookUrl", "jwt", "session",
+    "session_id", "sk", "stripe_sk", "pin", "otp_seed", "secret", "client_secret", "clientSecret", "token",
+    "billing_api_token", "api_key", "apiKey", "API_KEY", "private_key", "access_key", "stripe_api_key",
+    "anrok_api_key", "avalara_password", "webhook_secret", "refresh_token", "credentials", "apitoken",
+])
+def test_credential_names_are_secret(name):
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize("name", [
+    "key", "keys", "task", "author", "pinned", "passenger", "desk", "group_key", "group_keys", "aggregation_key",
+    "pricing_group_key", "presentation_group_key", "seat_group_key", "uniqueness_key", "release_uniqueness_key",
+    "bm_group_key_overrides", "name", "stripe_customer_id", "aws_region", "url", "webhook", "session_less"[:0] or "mission",
+    "delivery_method", "billing_provider", "spin", "skip", "dusk",
+])
+def test_ordinary_names_are_not_secret(name):
+    assert not is_secret_name(name)
+
+
+def test_marked_fields_are_hidden_for_their_object_only():
+    secrets = AccountSecrets({"Customer/a": frozenset({"crm_account"})})
+    assert secrets("Customer/a").value({"custom_fields": {"crm_account": "x"}}) == \
+        {"custom_fields": {"crm_account": "(sensitive)"}}
+    assert secrets("Customer/a.commits[c]").path_is_secret("custom_fields.crm_account")
+    assert secrets("Customer/b").value({"custom_fields": {"crm_account": "x"}}) == {"custom_fields": {"crm_account": "x"}}
+    assert Redactor().at(True, "on_session_payment") is True  # a flag hides nothing
