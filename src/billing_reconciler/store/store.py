@@ -411,15 +411,24 @@ def _clear_lock_info(url: str) -> None:
 
 
 def _sqlite_lock_message(url: str, timeout: float) -> str:
+    from .lockholder import pid_alive, processes_with_open
+
     path = _lock_info_path(url)
-    detail = ""
+    info: dict[str, Any] = {}
     if path is not None:
         with contextlib.suppress(OSError, ValueError):
             info = json.loads(path.read_text())
-            detail = (f"; held by pid {info.get('pid')} ({info.get('holder') or 'apply'}) "
-                      f"since {info.get('started_at')}")
-    return (f"could not take the store lock within {timeout:g}s: another apply is running{detail}. "
-            "Wait for it to finish, or raise --lock-timeout.")
+    if info and pid_alive(info.get("pid")):
+        return (f"could not take the store lock within {timeout:g}s: another apply is running; held by pid "
+                f"{info.get('pid')} ({info.get('holder') or 'apply'}) since {info.get('started_at')}. "
+                "Wait for it to finish, or raise --lock-timeout.")
+    # Not an apply of ours: another program (sqlite3, a backup tool, a DB browser) has the database locked.
+    holders = processes_with_open(default_sqlite_path(url) or "")
+    who = ("; programs with the database open: " + ", ".join(holders)) if holders else \
+        " (no other process on this machine has it open: one on another machine, over a shared disk?)"
+    return (f"could not take the store lock within {timeout:g}s: another program holds the database lock, not a "
+            f"billing-reconciler apply{who}. Close that program's transaction (or the program), then run the "
+            "command again.")
 
 
 def _pg_lock(conn: Connection, timeout: float) -> None:
@@ -448,7 +457,8 @@ def _pg_lock_holder(conn: Connection) -> str:
     if row is None:
         return ""
     started = row[1].isoformat() if row[1] is not None else "unknown"
-    return f"; held by PostgreSQL backend pid {row[0]} since {started}"
+    program = f", application '{row[2]}'" if row[2] else ""
+    return f"; held by PostgreSQL backend pid {row[0]}{program} since {started}"
 
 
 def _check_version(conn: Connection) -> None:
