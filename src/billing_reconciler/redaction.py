@@ -110,6 +110,23 @@ class Redactor:
             return SENSITIVE
         return self.value(value)
 
+    def secret_values(self, value: Any, name: str = "") -> set[str]:
+        """The texts of every secret scalar inside `value`: what an error message must not quote."""
+        if value is None or isinstance(value, bool):
+            return set()
+        if isinstance(value, dict):
+            return set().union(*(self.secret_values(v, k) for k, v in value.items()))
+        if isinstance(value, list):
+            return set().union(*(self.secret_values(v, name) for v in value))
+        return {str(value)} if name and self.is_secret(name) else set()
+
+    def scrub(self, text: str, source: Any) -> str:
+        """`text` (a message from the backend or the store) with any secret of `source` hidden."""
+        for secret in sorted(self.secret_values(source), key=len, reverse=True):
+            if len(secret) >= 3:  # "1" or "ab" would blank out unrelated words
+                text = text.replace(secret, SENSITIVE)
+        return text
+
     def change(self, change: Mapping[str, Any]) -> dict[str, Any]:
         """A change as JSON ({path, before, after, ...}); a secret one says so, and stays a change."""
         path = change.get("path", "")

@@ -160,3 +160,11 @@ def test_marked_fields_are_hidden_for_their_object_only():
     assert secrets("Customer/a.commits[c]").path_is_secret("custom_fields.crm_account")
     assert secrets("Customer/b").value({"custom_fields": {"crm_account": "x"}}) == {"custom_fields": {"crm_account": "x"}}
     assert Redactor().at(True, "on_session_payment") is True  # a flag hides nothing
+
+
+def test_an_error_quoting_a_request_never_shows_its_secrets():
+    """Mutation caught: apply printing ApplyError's text as is (a backend refusal quoting the body)."""
+    body = {"custom_fields": {"billing_api_token": TOKEN, "region": "us"}, "configuration": {"webhook_secret": 123456}}
+    message = f"refused: custom_fields {{'billing_api_token': '{TOKEN}'}} and webhook_secret=123456 in us"
+    scrubbed = Redactor().scrub(message, body)
+    assert TOKEN not in scrubbed and "123456" not in scrubbed and "in us" in scrubbed

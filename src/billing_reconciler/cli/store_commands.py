@@ -172,7 +172,9 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         actor = os.environ.get("BILLING_RECONCILER_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
         try:
             result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color and not as_json)
-        except (StalePlan, LockTimeout, NotInitialized, ApplyError) as exc:
+        except ApplyError as exc:  # the backend's message may quote the request: hide its secrets
+            fail(secrets(exc.op.address).scrub(str(exc), exc.op.request.body))
+        except (StalePlan, LockTimeout, NotInitialized) as exc:
             fail(str(exc))
     if as_json:
         echo_json({"plan": redacted_plan_json(plan, secrets), "applied": result is not None,
