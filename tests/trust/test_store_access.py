@@ -110,3 +110,15 @@ def test_postgres_url_spellings_work_and_init_hides_the_password(example_tree: P
     applied = run_cli("--store", url, "apply", "--auto-approve", cwd=example_tree, check=True)
     assert "hunter2" not in applied.stdout + applied.stderr
     assert run_cli("--store", url, "plan", "--detailed-exitcode", cwd=example_tree).returncode == 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["plan", "--out", "/nonexistent/dir/plan.json"], "cannot write the plan to /nonexistent/dir/plan.json"),
+    (["schemas", "--out", "/proc/no/such"], "cannot write the schemas to /proc/no/such/"),
+])
+def test_an_unwritable_output_path_is_an_error_not_a_traceback(example_tree: Path, args, message):
+    """Mutation caught: the OSError handlers around write_plan / write_schemas removed."""
+    run_cli("init", cwd=example_tree, check=True)
+    result = run_cli(*args, cwd=example_tree)
+    assert result.returncode == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..manifests.schema import stale_schemas, write_schemas
-from .output import echo_json, format_option
+from .output import echo_json, fail, format_option
 
 
 @click.command("schemas")
@@ -26,7 +26,11 @@ def command(out_dir: str, check: bool, fmt: str) -> None:
         for name in stale:
             click.echo(f"{directory / name}: out of date; run `billing-reconciler schemas`", err=True)
         sys.exit(1 if stale else 0)
-    written = write_schemas(directory)
+    try:
+        written = write_schemas(directory)
+    except OSError as exc:
+        fail(f"cannot write the schemas to {directory}/: {exc.strerror}; pass --out a writable directory")
+        raise
     if fmt == "json":
         echo_json({"written": [str(path) for path in written]})
     else:

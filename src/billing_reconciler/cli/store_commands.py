@@ -113,7 +113,11 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
         plan = _with_invoice_impact(settings, store, plan, usage_file)
     click.echo(render(plan, fmt, color=settings.color, secrets=secrets), nl=False)
     if out_file and not plan.errored:
-        write_plan(plan, out_file)
+        try:
+            write_plan(plan, out_file)
+        except OSError as exc:
+            fail(f"cannot write the plan to {out_file}: {exc.strerror}; pass --out a path in an existing, "
+                 "writable directory")
         click.echo(f"Saved the plan to {out_file}; apply it with `billing-reconciler apply {out_file}`.", err=True)
     if plan.errored:
         sys.exit(1)

@@ -35,6 +35,8 @@ def normalize(url: str) -> str:
         if driver:
             raise StoreUrlError(f"{display(url)}: the SQLite driver '{driver}' is not supported; "
                                 f"write sqlite:///PATH")
+        if url[match.end():] == "/":
+            raise StoreUrlError(f"{url} names no file; write sqlite:///PATH, e.g. sqlite:///.billing-reconciler/state.db")
         return url
     if base not in _POSTGRES_SCHEMES:
         raise StoreUrlError(f"{display(url)}: unsupported store '{scheme}'; use sqlite:///PATH or "
