@@ -74,15 +74,18 @@ def test_from_ref(md_snapshot):
     assert "`POST /v1/customers/(known after apply)/setName`" in out
 
 
-def test_secrets_are_redacted_in_text_and_markdown_but_not_in_the_plan_file():
+def test_secrets_are_redacted_in_every_view_but_not_in_the_plan_file():
+    from billing_reconciler import canonical
+    from billing_reconciler.plan.planfile import plan_to_json
+
     plan = full_plan()
-    for fmt in ("text", "markdown"):
+    for fmt in ("text", "markdown", "json"):
         out = render(plan, fmt)
         assert "SECRET" not in out, fmt
         assert "(sensitive)" in out
         assert "cus_123" in out  # not a secret: shown
         assert '"group_keys"' in out or fmt == "text"
-    plan_file = render(plan, "json")
+    plan_file = canonical.dumps(plan_to_json(plan))  # what `plan --out` writes
     assert "sk_live_SECRET" in plan_file and "tok_SECRET" in plan_file  # apply needs the real values
 
 
