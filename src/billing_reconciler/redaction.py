@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 SENSITIVE = "(sensitive)"
@@ -139,26 +139,32 @@ class Redactor:
 NOTHING_MARKED = Redactor()
 
 
-@dataclass(frozen=True)
 class AccountSecrets:
     """The redactor of each object: the built-in rule plus what its manifest marks sensitive."""
 
-    marked: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    def __init__(self, marked: Mapping[str, Iterable[str]] | None = None):
+        # One Redactor per object, made once: a plan asks for it once per object it shows.
+        self._redactors = {address: Redactor(frozenset(names)) for address, names in (marked or {}).items() if names}
 
     def __call__(self, address: str | None = None) -> Redactor:
-        if not address or not self.marked:
+        if not address or not self._redactors:
             return NOTHING_MARKED
-        names = self.marked.get(address)
-        if names is None:  # a sub-item's address: Contract/x.commits[k]
-            owner = next((a for a in self.marked if address.startswith(a + ".")), None)
-            names = self.marked.get(owner) if owner else None
-        return Redactor(names) if names else NOTHING_MARKED
+        found = self._redactors.get(address)
+        if found is not None:
+            return found
+        # A sub-item's address (Contract/acme.v2.commits[k]): its owner is a prefix ending before a dot.
+        start = address.find("/")
+        dot = address.find(".", start)
+        while dot != -1:
+            found = self._redactors.get(address[:dot])
+            if found is not None:
+                return found
+            dot = address.find(".", dot + 1)
+        return NOTHING_MARKED
 
     @classmethod
     def from_manifests(cls, manifests: Iterable[Any]) -> AccountSecrets:
-        marked = {m.address: frozenset(field_name_of(p) for p in m.sensitive)
-                  for m in manifests if getattr(m, "sensitive", ())}
-        return cls(marked)
+        return cls({m.address: [field_name_of(p) for p in m.sensitive] for m in manifests if getattr(m, "sensitive", ())})
 
 
 NO_MARKS = AccountSecrets()
