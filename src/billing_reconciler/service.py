@@ -166,8 +166,9 @@ def revision_states(base: list, manifests: list) -> tuple[BillingState, BillingS
 
 
 def show_objects(store: Store, address: str | None = None, backend: Backend | None = None) -> list[dict]:
-    """Each managed object as the backend holds it: its address, id, the API object (ids and all,
-    archived items included) and the store's key <-> id mapping of its items. Raises KeyError for
+    """Each managed object as the backend holds it: its address, id, the spec the reader makes of
+    it, the API object itself (ids and all, archived items included) and the store's key <-> id
+    mapping of its items. Raises KeyError for
     an address the store does not know."""
     snapshot = current_state(store, backend)
     objects = snapshot.objects
@@ -180,8 +181,8 @@ def show_objects(store: Store, address: str | None = None, backend: Backend | No
     with store.reading() as conn:
         session = backend.session(conn)
         for obj in sorted(objects.values(), key=lambda o: o.address):
-            out.append({"address": obj.address, "id": obj.remote_id,
-                        "drifted": obj.drifted, "api": session.get(obj.kind, obj.remote_id),
+            out.append({"address": obj.address, "id": obj.remote_id, "drifted": obj.drifted,
+                        "spec": obj.spec, "api": session.get(obj.kind, obj.remote_id),
                         "items": [{"list": i.list_name, "key": i.key, "id": i.remote_id, "archived": i.archived}
                                   for i in obj.items]})
     return out

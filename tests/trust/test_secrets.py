@@ -117,6 +117,9 @@ def test_show_text_and_json_hide_the_secrets_but_not_the_keys(secret_tree: Path)
                                      "region_task": "plain-visible-value"}
     config = spec["customer_billing_provider_configurations"][0]
     assert config["key"] == "stripe" and config["configuration"]["webhook_secret"] == "(sensitive)"
+    api = shown["objects"][0]["api"]  # the object as the backend holds it: hidden the same way
+    assert api["custom_fields"] == spec["custom_fields"] and api["id"] == shown["objects"][0]["id"]
+    assert api["customer_billing_provider_configurations"][0]["configuration"]["webhook_secret"] == "(sensitive)"
 
 
 def test_validate_never_quotes_a_numeric_secret(secret_tree: Path):

@@ -64,7 +64,7 @@ def init_command(settings: Settings, fmt: str) -> None:
         click.echo(f"Created {manifests}/.")
 
 
-def _make_plan(settings: Settings, targets, prune, replace):
+def _make_plan(settings: Settings, targets, prune, replace, refresh: bool = True):
     """(store, plan, secrets): the plan of the manifests against the store, and what they mark sensitive."""
     from ..manifests import ManifestErrors
     from ..plan.planner import UnknownAddress
@@ -74,7 +74,8 @@ def _make_plan(settings: Settings, targets, prune, replace):
     store = open_store(settings)
     try:
         loaded = load_tree(settings.manifests_dir, cache=settings.manifest_cache())
-        plan = plan_loaded(store, loaded, targets=tuple(targets), prune=prune, replace=tuple(replace))
+        plan = plan_loaded(store, loaded, targets=tuple(targets), prune=prune, replace=tuple(replace),
+                           refresh=refresh)
     except ManifestErrors as exc:
         fail_with_problems(exc.problems)
         raise
@@ -96,9 +97,12 @@ def _make_plan(settings: Settings, targets, prune, replace):
               help="Usage events (JSONL/CSV): show each affected customer's invoice total before and after.")
 @click.option("--from-ref", "from_ref", metavar="REF",
               help="Compare with the manifests at this git revision instead of the store (e.g. origin/main).")
+@click.option("--no-refresh", "no_refresh", is_flag=True,
+              help="Plan against the state last read from the backend, without reading it again "
+                   "(Terraform's -refresh=false); changes made behind the tool's back since are not seen.")
 @pass_settings
 def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace, usage_file,
-                 from_ref) -> None:
+                 from_ref, no_refresh) -> None:
     """Show the billing API operations that turn the store into what the manifests say."""
     from ..plan.planfile import write_plan
     from ..plan.render import render
@@ -108,7 +112,7 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
 
         run_plan_from_ref(settings, from_ref, fmt=fmt, out_file=out_file, detailed_exitcode=detailed_exitcode,
                           targets=targets, prune=prune, replace=replace, usage_file=usage_file)
-    store, plan, secrets = _make_plan(settings, targets, prune, replace)
+    store, plan, secrets = _make_plan(settings, targets, prune, replace, refresh=not no_refresh)
     if usage_file and not plan.errored:
         plan = _with_invoice_impact(settings, store, plan, usage_file)
     click.echo(render(plan, fmt, color=settings.color, secrets=secrets), nl=False)
@@ -237,34 +241,31 @@ def _check_same_tree(settings: Settings, plan) -> None:
 @format_option
 @pass_settings
 def show_command(settings: Settings, address, fmt) -> None:
-    """Show the store's current objects (or one, by address)."""
+    """Show the objects as the backend holds them (or one, by address): ids, API shape, items."""
     from .. import canonical
-    from ..service import account_secrets
+    from ..service import account_secrets, show_objects
 
-    snapshot = open_store(settings).snapshot()
+    store = open_store(settings)
     secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
-    objects = snapshot.objects
-    if address:
-        if address not in objects:
-            fail(f"{address} is not in the store")
-        objects = {address: objects[address]}
+    try:
+        shown = show_objects(store, address or None)
+    except KeyError:
+        fail(f"{address} is not in the store")
+        raise
+    lineage, serial = store.state()
     data = {
-        "store": {"lineage": snapshot.lineage, "serial": snapshot.serial},
-        "objects": [
-            {"address": o.address, "id": o.remote_id, "drifted": o.drifted, "spec": secrets(o.address).value(o.spec),
-             "items": [{"list": i.list_name, "key": i.key, "id": i.remote_id, "archived": i.archived}
-                       for i in o.items]}
-            for o in sorted(objects.values(), key=lambda o: o.address)
-        ],
+        "store": {"lineage": lineage, "serial": serial},
+        "objects": [{**o, "spec": secrets(o["address"]).value(o["spec"]), "api": secrets(o["address"]).value(o["api"])}
+                    for o in shown],
     }
     if fmt == "json":
         echo_json(data)
         return
-    click.echo(f"Store lineage {snapshot.lineage}, serial {snapshot.serial}, {len(snapshot.objects)} object(s).")
+    click.echo(f"Store lineage {lineage}, serial {serial}, {len(shown)} object(s).")
     for obj in data["objects"]:
         click.echo(f"{obj['address']}  id={obj['id']}" + ("  (drifted)" if obj["drifted"] else ""))
         if address:
-            click.echo(canonical.dumps(obj["spec"], indent=2, sort_keys=False))
+            click.echo(canonical.dumps(obj["api"], indent=2, sort_keys=False))
             for item in obj["items"]:
                 state = "archived" if item["archived"] else "active"
                 click.echo(f"  {item['list']}[{item['key']}]  id={item['id']}  {state}")
@@ -296,11 +297,13 @@ def history_command(settings: Settings, address, limit, fmt) -> None:
 @format_option
 @pass_settings
 def import_command(settings: Settings, out_dir, fmt) -> None:
-    """Write manifests for store objects that no manifest manages (adopt an existing account)."""
+    """Write manifests for objects no manifest manages: store objects, and objects the backend
+    holds that the store maps to no key (made in the billing app), which are adopted."""
     from ..manifests import load_manifests
     from ..manifests.export import write_manifests
+    from ..service import current_state, import_objects
 
-    snapshot = open_store(settings).snapshot()
+    store = open_store(settings)
     loaded = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()) \
         if Path(settings.manifests_dir).exists() else None
     if loaded is not None and loaded.problems:
@@ -308,15 +311,20 @@ def import_command(settings: Settings, out_dir, fmt) -> None:
             click.echo(str(problem), err=True)
         fail("fix the manifests before importing (import must know which objects are managed)")
     managed = {m.address for m in loaded.manifests} if loaded else set()
-    objects = [o for a, o in sorted(snapshot.objects.items()) if a not in managed]
+    adopted = import_objects(store)
+    snapshot = current_state(store)
+    objects = [(o.kind, o.key, o.spec) for a, o in sorted(snapshot.objects.items()) if a not in managed]
     target = Path(out_dir) if out_dir else Path(settings.manifests_dir) / "imported"
-    written = write_manifests([(o.kind, o.key, o.spec) for o in objects], target) if objects else []
+    written = write_manifests(objects, target) if objects else []
+    new = {a.address for a in adopted}
     if fmt == "json":
-        echo_json({"imported": [{"address": o.address, "file": str(path)} for o, path in zip(objects, written)]})
+        echo_json({"imported": [{"address": f"{kind}/{key}", "file": str(path), "adopted": f"{kind}/{key}" in new}
+                                for (kind, key, _), path in zip(objects, written)]})
     elif not objects:
-        click.echo("Nothing to import: every store object is managed by a manifest.")
+        click.echo("Nothing to import: every object is managed by a manifest.")
     else:
-        click.echo(f"Imported {len(objects)} object(s) into {len(written)} file(s) under {target}/.")
+        click.echo(f"Imported {len(objects)} object(s) into {len(written)} file(s) under {target}/"
+                   + (f" ({len(new)} adopted from the backend)." if new else "."))
 
 
 COMMANDS = [init_command, plan_command, apply_command, show_command, history_command, import_command]
