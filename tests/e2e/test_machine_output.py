@@ -59,8 +59,8 @@ def test_every_command_with_output_speaks_json(example_tree: Path):
     for path in (example_tree / "manifests" / "customers").glob("*.yaml"):
         path.unlink()
     imported = _json("import", cwd=example_tree)["imported"]
-    assert {"address": "Customer/widgetsexpress",
-            "file": "manifests/imported/customers/widgetsexpress.yaml"} in imported
+    assert {"address": "Customer/widgetsexpress", "file": "manifests/imported/customers/widgetsexpress.yaml",
+            "adopted": False} in imported  # in the store already: written, not adopted
 
 
 def test_json_apply_never_asks(example_tree: Path):
