@@ -5,12 +5,16 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_MANIFESTS = ROOT / "manifests"
+
+# The manifest parse cache lives in the user's cache directory: keep the tests' out of ~/.cache.
+os.environ.setdefault("BILLING_RECONCILER_CACHE_DIR", tempfile.mkdtemp(prefix="billing-reconciler-test-cache-"))
 
 
 @pytest.fixture

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import shutil
 from pathlib import Path
 
 import pytest
 
+from decimal import Decimal
+
+from billing_reconciler import canonical
 from billing_reconciler.canonical import canonicalize, digest
 from billing_reconciler.manifests import (
     LoadResult,
@@ -157,9 +162,9 @@ def test_parse_file_and_walk_are_usable_on_their_own():
         (("rates", 0, "product"), "api-calls"), (("rates", 1, "product"), "pro-plan")]
 
 
-def test_stored_manifests_unpickle_their_spec_on_first_read():
-    spec = {"name": "x", "type": "FIXED"}
-    stored = StoredManifest.from_blob("Product", "x", pickle.dumps(spec), "f.yaml", 0, "sha256:1", {})
+def test_stored_manifests_decode_their_json_spec_on_first_read():
+    spec = {"name": "x", "type": "FIXED", "price": Decimal("0.25")}
+    stored = StoredManifest.from_blob("Product", "x", canonical.dumps(spec), "f.yaml", 0, "sha256:1", {})
     plain = Manifest("Product", "x", dict(spec), "f.yaml", 0, "sha256:1", {})
     assert stored == plain and stored.address == "Product/x"
     assert stored.spec is stored.spec  # decoded once
@@ -170,7 +175,7 @@ def test_stored_manifests_unpickle_their_spec_on_first_read():
 
 
 def cache_at(tmp_path: Path) -> ManifestCache:
-    return ManifestCache(tmp_path / ".cache" / "manifests.pickle")
+    return ManifestCache(tmp_path / ".cache" / "manifests.json")
 
 
 def test_cache_hit_parses_nothing_and_gives_the_same_result(tree: Path, tmp_path: Path, parses: list[str]):
@@ -227,7 +232,8 @@ def test_cache_drops_deleted_files(tree: Path, tmp_path: Path, parses: list[str]
     (tree / "extra.yaml").unlink()
     result = load(tree, cache_at(tmp_path))
     assert "Product/extra" not in {m.address for m in result.manifests}
-    assert "manifests/extra.yaml" not in cache_at(tmp_path)._entries
+    extra_digest = hashlib.sha256(product("extra").encode()).hexdigest()
+    assert extra_digest not in cache_at(tmp_path)._entries
 
 
 def test_cache_is_invalidated_by_a_code_change(tree: Path, tmp_path: Path, parses: list[str],
@@ -239,13 +245,30 @@ def test_cache_is_invalidated_by_a_code_change(tree: Path, tmp_path: Path, parse
     assert sorted(parses) == ["manifests/catalog.yaml", "manifests/customer.yaml"]
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage", pickle.dumps(["not", "a", "cache"])])
+@pytest.mark.parametrize("content", [
+    b"", b"garbage", b"\xff\xfe not utf-8", pickle.dumps(["not", "a", "cache"]), b"[]", b'{"format": 3}',
+    b'{"format": 3, "fingerprint": "x", "files": {"a": [[1, 2]]}}', b"[" * 100_000])
 def test_a_corrupt_cache_is_ignored(tree: Path, tmp_path: Path, content: bytes):
-    path = tmp_path / ".cache" / "manifests.pickle"
+    # Mutation caught: letting a decode error or a foreign shape escape _load() (a traceback).
+    path = tmp_path / ".cache" / "manifests.json"
     path.parent.mkdir()
     path.write_bytes(content)
     assert load(tree, ManifestCache(path)).ok
     assert load(tree, ManifestCache(path)).ok  # and it was rewritten
+    assert json.loads(path.read_text().split("\n")[0])["format"] == cache_module.FORMAT
+
+
+def test_a_tampered_cached_spec_is_not_served(tree: Path, tmp_path: Path, parses: list[str]):
+    # Mutation caught: serving a cached spec without checking it against its document digest.
+    load(tree, cache_at(tmp_path))
+    path = tmp_path / ".cache" / "manifests.json"
+    text = path.read_text()
+    assert text.count('"name":"Acme Corp"') == 1
+    path.write_text(text.replace('"name":"Acme Corp"', '"name":"Evil Corp"'))
+    parses.clear()
+    result = load(tree, cache_at(tmp_path))
+    assert parses == ["manifests/customer.yaml"]
+    assert next(m for m in result.manifests if m.kind == "Customer").spec["name"] == "Acme Corp"
 
 
 def test_an_unwritable_cache_only_costs_speed(tree: Path, tmp_path: Path):
@@ -254,7 +277,7 @@ def test_an_unwritable_cache_only_costs_speed(tree: Path, tmp_path: Path):
     assert load(tree, ManifestCache(blocker / "cache.pickle")).ok
 
 
-def test_cached_manifests_keep_specs_pickled_until_read(tree: Path, tmp_path: Path):
+def test_cached_manifests_keep_specs_as_text_until_read(tree: Path, tmp_path: Path):
     load(tree, cache_at(tmp_path))
     result = load(tree, cache_at(tmp_path))
     assert all(isinstance(m, StoredManifest) for m in result.manifests)
@@ -284,7 +307,7 @@ def test_a_warm_load_imports_neither_pydantic_nor_ruamel(tree: Path, tmp_path: P
     script = (
         "import sys\n"
         "from billing_reconciler.manifests import ManifestCache, load_manifests\n"
-        f"result = load_manifests('manifests', cache=ManifestCache({str(tmp_path / 'c.pickle')!r}))\n"
+        f"result = load_manifests('manifests', cache=ManifestCache({str(tmp_path / 'c.json')!r}))\n"
         "assert result.ok, result.problems\n"
         "print(sorted(m for m in ('pydantic', 'ruamel.yaml', 'click') if m in sys.modules))\n"
     )

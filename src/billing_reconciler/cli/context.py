@@ -29,7 +29,8 @@ class Settings:
             return None
         from ..manifests.cache import ManifestCache
 
-        return ManifestCache(Path(STATE_DIR) / "cache" / "manifests.pickle")
+        # In the user's cache directory, never in the work tree (see manifests/cache.py).
+        return ManifestCache.for_manifests(self.manifests_dir)
 
     @property
     def ci(self) -> bool:

@@ -1,27 +1,53 @@
-"""Parse cache: each cleanly validated file's ParsedFile, keyed by path and content hash.
+"""Parse cache: each cleanly validated file's ParsedFile, keyed by its content digest.
 
-The cache key also covers the source of this package and of the modules its verdicts depend on,
-so a code change never serves a stale verdict. Only files without problems are cached (broken
-files are re-read to locate their problems anyway). Specs are stored pickled per document and
-only unpickled when read, so loading the cache is mostly copying bytes.
+The cache is data, never code: one JSON file in the user's cache directory
+(`$BILLING_RECONCILER_CACHE_DIR`, else `$XDG_CACHE_HOME/billing-reconciler`, else
+`~/.cache/billing-reconciler`), outside the work tree, so that nothing a pull request adds to a
+checkout is ever read as a cache. (It used to be a pickle under `.billing-reconciler/cache/` in the
+working directory: a pull request could add one with `git add -f`, and every command that loads
+manifests ran it.) A file that is not JSON, or not of this format, is ignored and rewritten.
+
+There is one cache file per manifests directory (named by a digest of its absolute path); inside,
+entries are keyed by the sha256 of a file's bytes. The file also records a fingerprint of the
+source of this package and of the modules its verdicts depend on, so a code change never serves a
+stale verdict. Only files without problems are cached (broken files are re-read to locate their
+problems anyway). Specs are stored as canonical JSON text per document and decoded only when read;
+each is checked against its document digest (sha256 of that very text) when the file is read.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
+import json
 import os
-import pickle
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ..workdir import make_ignored_dirs
 from .errors import PendingProblem
 from .parse import ParsedFile
 
+CACHE_DIR_ENV = "BILLING_RECONCILER_CACHE_DIR"
 _HERE = Path(__file__).parent
 _ALSO_DEPENDS_ON = ("canonical.py", "money.py", "timeutil.py", "specform.py")
-FORMAT = 2
+FORMAT = 3  # 3: JSON, keyed by content digest (2 was a pickle in the work tree)
+
+
+def cache_dir() -> Path:
+    """The user's cache directory for billing-reconciler (never inside a work tree)."""
+    explicit = os.environ.get(CACHE_DIR_ENV)
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "billing-reconciler"
+
+
+def cache_path_for(manifests_dir: str | os.PathLike[str]) -> Path:
+    """The cache file of one manifests directory."""
+    key = hashlib.sha256(os.fsencode(os.path.abspath(manifests_dir))).hexdigest()[:24]
+    return cache_dir() / f"manifests-{key}.json"
 
 
 def _code_fingerprint() -> str:
@@ -32,46 +58,115 @@ def _code_fingerprint() -> str:
     return h.hexdigest()
 
 
+# One entry as stored: (docs without their specs, views JSON, spec JSON texts).
+Entry = tuple[list[Any], "str | bytes", list["str | bytes"]]
+
+
+def _docs_ok(meta: Any, specs: list[bytes]) -> bool:
+    """Each doc is [kind, name, index, digest, labels] and its spec text is what its digest says."""
+    if not isinstance(meta, list) or len(meta) != len(specs):
+        return False
+    sha256 = hashlib.sha256
+    for doc, spec in zip(meta, specs):
+        if not (type(doc) is list and len(doc) == 6):
+            return False
+        kind, name, index, digest, labels, sensitive = doc
+        if not (type(sensitive) is list and all(type(p) is str for p in sensitive)):
+            return False
+        if not (type(kind) is str and type(name) is str and type(index) is int and type(labels) is dict):
+            return False
+        if labels and not all(type(k) is str and type(v) is str for k, v in labels.items()):
+            return False
+        if digest != "sha256:" + sha256(spec).hexdigest():
+            return False
+    return True
+
+
+def _problem_from_json(raw: Any) -> PendingProblem:
+    file, doc_index, address, path, message, line, column, at_key = raw
+    if not (isinstance(file, str) and type(doc_index) is int and (address is None or isinstance(address, str))
+            and isinstance(path, list) and all(isinstance(p, (str, int)) for p in path)
+            and isinstance(message, str) and (line is None or type(line) is int)
+            and (column is None or type(column) is int) and isinstance(at_key, bool)):
+        raise ValueError("not a problem record")
+    return PendingProblem(file, doc_index, address, tuple(path), message, line, column, at_key)
+
+
+def _problem_to_json(p: PendingProblem) -> list[Any]:
+    return [p.file, p.doc_index, p.address, list(p.path), p.message, p.line, p.column, p.at_key]
+
+
 class ManifestCache:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self._fingerprint = _code_fingerprint()
-        self._entries: dict[str, ParsedFile] = {}
+        self._entries: dict[str, Entry] = {}
         # The cross-object verdict for one whole tree: (tree digest, its reference problems).
         self._references: tuple[str, list[PendingProblem]] | None = None
         self._used: set[str] = set()
         self._dirty = False
         self._load()
 
+    @classmethod
+    def for_manifests(cls, manifests_dir: str | os.PathLike[str]) -> ManifestCache:
+        return cls(cache_path_for(manifests_dir))
+
     def _load(self) -> None:
-        # Unpickling allocates many small objects; the cyclic GC would rescan them all repeatedly.
-        enabled = gc.isenabled()
-        gc.disable()
+        """Read the cache file; anything unreadable, foreign or malformed counts as no cache.
+
+        Layout, one line each: a JSON header {format, fingerprint, references, files: N}; then per
+        entry its content digest, the JSON list of its documents' [kind, name, index, digest,
+        labels, sensitive paths], its reference views as JSON text, and one line per document with its canonical
+        spec as JSON text, kept undecoded (compact JSON never holds a raw newline). Nested JSON
+        strings would cost an unescaping pass over every spec; lines cost a split.
+        """
         try:
-            with self.path.open("rb") as fh:
-                data = pickle.load(fh)
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError,
-                IndexError, KeyError):
+            lines = self.path.read_bytes().split(b"\n")
+            header = json.loads(lines[0])
+        except (OSError, ValueError, RecursionError):
             return
-        finally:
-            if enabled:
-                gc.enable()
-        if isinstance(data, dict) and data.get("fingerprint") == self._fingerprint:
-            self._entries = data["files"]
-            self._references = data.get("references")
+        if not (isinstance(header, dict) and header.get("format") == FORMAT
+                and header.get("fingerprint") == self._fingerprint and type(header.get("files")) is int):
+            return
+        entries: dict[str, Entry] = {}
+        at = 1
+        try:
+            for _ in range(header["files"]):
+                content_hash = lines[at].decode("ascii")
+                meta = json.loads(lines[at + 1])
+                views = lines[at + 2]
+                specs = lines[at + 3:at + 3 + len(meta)]
+                at += 3 + len(meta)
+                if not _docs_ok(meta, specs):
+                    continue  # a damaged entry: that file is parsed again
+                entries[content_hash] = (meta, views, specs)
+            references = header.get("references")
+            if references is not None:
+                digest, problems = references
+                if not isinstance(digest, str) or not isinstance(problems, list):
+                    raise ValueError("not a reference verdict")
+                self._references = (digest, [_problem_from_json(p) for p in problems])
+        except (TypeError, ValueError, IndexError, RecursionError):
+            self._references = None
+            return
+        self._entries = entries
 
     def get(self, file: str, content_hash: str) -> ParsedFile | None:
-        entry = self._entries.get(file)
-        if entry is None or entry.content_hash != content_hash:
+        entry = self._entries.get(content_hash)
+        if entry is None:
             return None
-        self._used.add(file)
-        return entry
+        meta, views, specs = entry
+        self._used.add(content_hash)
+        docs = [(kind, name, index, digest, labels, spec, tuple(sensitive))
+                for (kind, name, index, digest, labels, sensitive), spec in zip(meta, specs)]
+        return ParsedFile(file, content_hash, docs, views if isinstance(views, str) else views.decode())
 
     def put(self, parsed: ParsedFile) -> None:
-        if parsed.problems:
+        if parsed.problems or not isinstance(parsed.views, str):
             return
-        self._entries[parsed.file] = parsed
-        self._used.add(parsed.file)
+        self._entries[parsed.content_hash] = ([[*doc[:5], list(doc[6])] for doc in parsed.docs], parsed.views,
+                                              [doc[5] for doc in parsed.docs])
+        self._used.add(parsed.content_hash)
         self._dirty = True
 
     def reference_problems(self, tree_digest: str) -> list[PendingProblem] | None:
@@ -89,21 +184,29 @@ class ManifestCache:
         stale = set(self._entries) - self._used
         if not self._dirty and not stale:
             return
-        for file in stale:
-            del self._entries[file]
+        for key in stale:
+            del self._entries[key]
+        references = None
+        if self._references is not None:
+            references = [self._references[0], [_problem_to_json(p) for p in self._references[1]]]
         try:
             make_ignored_dirs(self.path.parent)  # a new .billing-reconciler/ ignores itself in git
             # Write then rename: a reader never sees half a cache.
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-cache-")
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    pickle.dump({"fingerprint": self._fingerprint, "files": self._entries,
-                                 "references": self._references}, fh,
-                                protocol=pickle.HIGHEST_PROTOCOL)
+                    header = {"format": FORMAT, "fingerprint": self._fingerprint, "files": len(self._entries),
+                              "references": references}
+                    fh.write(json.dumps(header, separators=(",", ":")).encode() + b"\n")
+                    for content_hash, (meta, views, specs) in self._entries.items():
+                        fh.write(content_hash.encode("ascii") + b"\n")
+                        fh.write(json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+                        for text in (views, *specs):
+                            fh.write((text.encode() if isinstance(text, str) else text) + b"\n")
                 os.replace(tmp, self.path)
             except BaseException:
                 os.unlink(tmp)
                 raise
-        except OSError:
+        except (OSError, TypeError, ValueError):
             pass  # a cache that cannot be written only costs speed
         self._dirty = False

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..canonical import loads as canonical_loads
 from .errors import Path, PendingProblem
 
 
@@ -21,7 +21,7 @@ class Manifest:
     sensitive: tuple[str, ...] = ()  # metadata.sensitive: spec paths whose values are secrets
 
     def __eq__(self, other: object) -> bool:
-        # By value, whether the spec is still pickled (StoredManifest) or not.
+        # By value, whether the spec is still JSON text (StoredManifest) or not.
         if not isinstance(other, Manifest):
             return NotImplemented
         return (self.kind, self.name, self.file, self.index, self.digest, self.labels, self.sensitive,
@@ -46,9 +46,9 @@ _KIND, _NAME, _SPEC, _FILE, _INDEX, _DIGEST, _LABELS, _SENSITIVE = (
 
 
 class StoredManifest(Manifest):
-    """A Manifest whose spec stays pickled until first read.
+    """A Manifest whose spec stays canonical JSON text until first read.
 
-    Cached and worker-parsed documents arrive as bytes; `validate` never reads a spec (reference
+    Cached and worker-parsed documents arrive as text; `validate` never reads a spec (reference
     checks use the small views in references.py), so a warm run does not pay for rebuilding
     tens of thousands of nested dicts.
     """
@@ -56,7 +56,7 @@ class StoredManifest(Manifest):
     __slots__ = ("_blob",)
 
     @classmethod
-    def from_blob(cls, kind: str, name: str, blob: bytes, file: str, index: int, digest: str,
+    def from_blob(cls, kind: str, name: str, blob: str | bytes, file: str, index: int, digest: str,
                   labels: dict[str, str], sensitive: tuple[str, ...] = ()) -> StoredManifest:
         # Slots set directly: tens of thousands are made per load, the dataclass __init__ costs 3x.
         self = _new(cls)
@@ -75,7 +75,7 @@ class StoredManifest(Manifest):
     def spec(self) -> dict[str, Any]:
         spec = _SPEC_SLOT.__get__(self)
         if spec is None:
-            spec = pickle.loads(self._blob)
+            spec = canonical_loads(self._blob)
             _SPEC_SLOT.__set__(self, spec)
         return spec
 

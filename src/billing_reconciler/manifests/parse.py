@@ -1,16 +1,18 @@
 """One manifest file's text -> its validated documents, their reference views and its problems.
 
 This is the unit of work of a load: it runs in worker processes for big trees and its result is
-what the cache stores, so it holds only picklable, compact data (specs as pickled bytes).
+what the cache stores, so it holds only plain, compact data: specs and reference views as JSON text
+(the canonical form's own serialisation), never pickles, so a cache file is data and nothing else.
 """
 
 from __future__ import annotations
 
-import pickle
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..canonical import dumps as canonical_dumps
 from .document import Manifest, StoredManifest
 from .errors import PendingProblem
 from .references import Ref, View, find_refs, prune
@@ -20,8 +22,9 @@ UNREAD_NOTE = " (references to other manifests are checked once every file can b
 _DOC_START = re.compile(r"(?m)^---")
 _YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
 
-# A valid document as stored: (kind, name, index, digest, labels, pickled canonical spec, sensitive paths).
-DocRecord = tuple[str, str, int, str, dict[str, str], bytes, tuple[str, ...]]
+# A valid document as stored: (kind, name, index, digest, labels, canonical spec as JSON text,
+# sensitive paths).
+DocRecord = tuple[str, str, int, str, dict[str, str], str, tuple[str, ...]]
 # The reference view of any document with a readable kind and name: (kind, name, index, view, refs, valid).
 ViewRecord = tuple[str, str, int, dict[str, Any], list[Ref], bool]
 
@@ -31,7 +34,10 @@ class ParsedFile:
     file: str
     content_hash: str
     docs: list[DocRecord] = field(default_factory=list)
-    views: bytes = b""  # pickled list[ViewRecord]: only read when references must be re-checked
+    # JSON text of the ViewRecords of a clean file (what the cache keeps; only decoded when
+    # references must be re-checked); the records themselves for a file with problems, whose raw
+    # specs may hold what JSON cannot (keys that are not text) and which is never cached.
+    views: str | list[ViewRecord] = ""
     problems: list[PendingProblem] = field(default_factory=list)
     readable: bool = True  # False: not YAML at all, so what it defines is unknown
 
@@ -42,8 +48,11 @@ class ParsedFile:
                 for kind, name, index, digest, labels, blob, sensitive in self.docs]
 
     def reference_views(self) -> list[View]:
-        records: list[ViewRecord] = pickle.loads(self.views) if self.views else []
-        return [View(kind, name, self.file, index, spec, refs, valid)
+        records = json.loads(self.views) if isinstance(self.views, str) and self.views else self.views or []
+        # JSON has no tuples: a ref's path and a multi-list target come back as lists.
+        return [View(kind, name, self.file, index, spec,
+                     [(tuple(path), target if isinstance(target, str) else tuple(target), key)
+                      for path, target, key in refs], valid)
                 for kind, name, index, spec, refs, valid in records]
 
 
@@ -66,14 +75,14 @@ def parse_text(shown: str, content_hash: str, text: str) -> ParsedFile:
         result.problems.extend(problems)
         if doc is not None:
             result.docs.append((doc.kind, doc.name, index, doc.digest, doc.labels,
-                                pickle.dumps(doc.spec, protocol=pickle.HIGHEST_PROTOCOL), doc.sensitive))
+                                canonical_dumps(doc.spec), doc.sensitive))
             views.append(_view(doc.kind, doc.name, index, doc.spec, True))
         else:
             identity = raw_identity(raw)
             if identity is not None:  # best effort: its references are still checked
                 kind, name = identity
                 views.append(_view(kind, name, index, raw.get("spec"), False))
-    result.views = pickle.dumps(views, protocol=pickle.HIGHEST_PROTOCOL)
+    result.views = views if result.problems else canonical_dumps(views, sort_keys=False)
     return result
 
 

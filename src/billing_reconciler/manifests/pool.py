@@ -2,7 +2,7 @@
 
 Parsing and validating is CPU-bound Python (YAML decoding, pydantic, canonical form), one file
 independent of the others, so a cold load of a large tree scales with the cores. Results come
-back as ParsedFile, whose specs are already pickled bytes: cheap to send and to cache.
+back as ParsedFile, whose specs are already JSON text: cheap to send and to cache.
 """
 
 from __future__ import annotations
