@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .agreement import forbidden_character
 from .errors import Problem
 from .loader import display_path, manifest_files
 
@@ -372,6 +373,9 @@ def format_text(text: str) -> str | None:
     Raises FormatError for YAML that cannot be read, or that the round trip would change beyond
     layout (a lost comment).
     """
+    refused = forbidden_character(text)
+    if refused is not None:
+        raise FormatError(refused[0], refused[1], f"cannot format: {refused[2]}")
     yaml = _yaml()
     try:
         docs = list(yaml.load_all(text))

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..canonical import dumps as canonical_dumps
+from .agreement import forbidden_character, lost_document
 from .document import Manifest, StoredManifest
 from .errors import PendingProblem
 from .references import Ref, View, find_refs, prune
@@ -61,7 +62,15 @@ def parse_text(shown: str, content_hash: str, text: str) -> ParsedFile:
 
     result = ParsedFile(shown, content_hash)
     views: list[ViewRecord] = []
-    raws = fast_parse(text)
+    refused = forbidden_character(text)
+    raws = None if refused else fast_parse(text)
+    if raws is not None:
+        refused = lost_document(text, len(raws))
+    if refused is not None:
+        line, column, message = refused
+        result.problems.append(PendingProblem(shown, 0, None, (), f"{message}{UNREAD_NOTE}", line=line, column=column))
+        result.readable = False
+        return result
     if raws is None:
         line, column, message = syntax_error(text)
         result.problems.append(PendingProblem(shown, 0, None, (), f"YAML syntax error: {message}{UNREAD_NOTE}",
