@@ -315,16 +315,21 @@ def import_command(settings: Settings, out_dir, fmt) -> None:
     snapshot = current_state(store)
     objects = [(o.kind, o.key, o.spec) for a, o in sorted(snapshot.objects.items()) if a not in managed]
     target = Path(out_dir) if out_dir else Path(settings.manifests_dir) / "imported"
-    written = write_manifests(objects, target) if objects else []
+    written, refused = write_manifests(objects, target) if objects else ([], [])
     new = {a.address for a in adopted}
+    for index, why in refused:
+        kind, key, _ = objects[index]
+        click.echo(f"{kind}/{key}: not imported: {why}", err=True)
     if fmt == "json":
-        echo_json({"imported": [{"address": f"{kind}/{key}", "file": str(path), "adopted": f"{kind}/{key}" in new}
-                                for (kind, key, _), path in zip(objects, written)]})
+        echo_json({"imported": [{"address": f"{objects[i][0]}/{objects[i][1]}", "file": str(path),
+                                 "adopted": f"{objects[i][0]}/{objects[i][1]}" in new} for i, path in written]})
     elif not objects:
         click.echo("Nothing to import: every object is managed by a manifest.")
     else:
-        click.echo(f"Imported {len(objects)} object(s) into {len(written)} file(s) under {target}/"
+        click.echo(f"Imported {len(written)} object(s) into {len(written)} file(s) under {target}/"
                    + (f" ({len(new)} adopted from the backend)." if new else "."))
+    if refused:
+        fail(f"{len(refused)} object(s) not imported (see above)")
 
 
 COMMANDS = [init_command, plan_command, apply_command, show_command, history_command, import_command]

@@ -4,6 +4,7 @@ one file per object, `<dir>/<kind>/<key>.yaml`, fields in the models' order."""
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from ruamel.yaml import YAML
 
 from ..money import format_decimal
 from .model import API_VERSION, SPEC_MODELS
+from .safe_write import UnsafePath, safe_name, write_under
+from .types import KEY_PATTERN
 from .validate import _model_in
 
 KIND_DIRS = {"BillableMetric": "billable-metrics", "Product": "products", "RateCard": "rate-cards",
@@ -56,11 +59,30 @@ def dump_document(document: dict[str, Any]) -> str:
     return format_text(buffer.getvalue()) or buffer.getvalue()
 
 
-def write_manifests(objects: list[tuple[str, str, dict[str, Any]]], directory: Path) -> list[Path]:
-    written = []
-    for kind, key, spec in objects:
-        path = directory / KIND_DIRS[kind] / f"{key}.yaml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump_document(manifest_document(kind, key, spec)))
-        written.append(path)
-    return written
+def write_manifests(objects: list[tuple[str, str, dict[str, Any]]], directory: Path
+                    ) -> tuple[list[tuple[int, Path]], list[tuple[int, str]]]:
+    """Write each object as `<directory>/<kind dir>/<key>.yaml`: ([(index, path)], [(index, why not)]).
+
+    A key that is not a valid manifest key (it could name a path: `/tmp/x`, `../../x`) is refused,
+    as is any write through a symlink (safe_write.py): a manifest could not hold such a key anyway.
+    """
+    written: list[tuple[int, Path]] = []
+    refused: list[tuple[int, str]] = []
+    for index, (kind, key, spec) in enumerate(objects):
+        if not isinstance(key, str) or not re.match(KEY_PATTERN, key) or not safe_name(f"{key}.yaml"):
+            refused.append((index, f"key {key!r} is not a valid manifest key ({KEY_PATTERN}, at most 195 "
+                                   "characters) and could name a path outside the import directory; rename the "
+                                   "object in the billing system, or write its manifest by hand"))
+            continue
+        try:
+            path = write_under(directory, (KIND_DIRS[kind], f"{key}.yaml"),
+                               dump_document(manifest_document(kind, key, spec)))
+        except UnsafePath as exc:
+            refused.append((index, f"{exc}; remove the symlink or pass --out DIR"))
+            continue
+        except OSError as exc:
+            refused.append((index, f"cannot write {directory / KIND_DIRS[kind] / (key + '.yaml')}: "
+                                   f"{exc.strerror or exc}"))
+            continue
+        written.append((index, path))
+    return written, refused
