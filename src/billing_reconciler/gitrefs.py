@@ -130,9 +130,13 @@ def _tracks_all_branches(remote: str, cwd: Path) -> bool:
     return any(s.lstrip("+") == f"refs/heads/*:refs/remotes/{remote}/*" for s in specs)
 
 
+SYMLINK_MODE = "120000"
+
+
 def read_manifest_blobs(ref: str, manifests_dir: str | os.PathLike[str], cwd: Path | None = None
-                        ) -> tuple[str, str, bool, list[tuple[str, bytes]]]:
-    """(commit, directory relative to the repository root, exists, [(path, content)]) at `ref`."""
+                        ) -> tuple[str, str, bool, list[tuple[str, bytes | None]]]:
+    """(commit, directory relative to the repository root, exists, [(path, content)]) at `ref`;
+    content None for a symlink (refused, as in the working tree: manifests/reading.py)."""
     cwd = Path.cwd() if cwd is None else cwd
     target = (cwd / manifests_dir).resolve()
     anchor = target if target.is_dir() else target.parent
@@ -164,8 +168,9 @@ def read_manifest_blobs(ref: str, manifests_dir: str | os.PathLike[str], cwd: Pa
         inside = PurePosixPath(name).relative_to(rel) if rel != "." and name != rel else PurePosixPath(name)
         if any(part.startswith(".") for part in inside.parts):
             continue  # .git-like and hidden directories and files, as for the working tree
-        entries.append((name, oid))
-    return commit, rel, exists, list(zip([n for n, _ in entries], _cat_blobs([o for _, o in entries], root)))
+        entries.append((name, None if _mode == SYMLINK_MODE else oid))
+    contents = iter(_cat_blobs([o for _, o in entries if o is not None], root))
+    return commit, rel, exists, [(n, None if o is None else next(contents)) for n, o in entries]
 
 
 def _cat_blobs(oids: list[str], root: Path) -> list[bytes]:
@@ -196,6 +201,10 @@ def load_manifests_at(ref: str, manifests_dir: str | os.PathLike[str], cwd: Path
     items: list[tuple[str, str, str]] = []
     for path, data in blobs:
         shown = f"{ref}:{path}"
+        if data is None:
+            pending.append(PendingProblem(shown, 0, None, (), "is a symlink; manifests are read only from regular "
+                                          "files inside the manifests directory", line=1, column=1))
+            continue
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

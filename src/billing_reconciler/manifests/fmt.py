@@ -24,6 +24,7 @@ from typing import Any
 from .agreement import forbidden_character
 from .errors import Problem
 from .loader import display_path, manifest_files
+from .reading import Unreadable, read_manifest
 
 API_GROUP = "billing-reconciler/"
 ENVELOPE_ORDER = ("apiVersion", "kind", "metadata", "spec")
@@ -404,12 +405,12 @@ def format_files(paths: list[Path], *, write: bool) -> FmtResult:
     for path in paths:
         shown = display_path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_manifest(path).decode("utf-8")
         except UnicodeDecodeError:
             result.problems.append(Problem(shown, 1, 1, None, "", "cannot format: file is not UTF-8 text"))
             continue
-        except OSError as exc:
-            result.problems.append(Problem(shown, 1, 1, None, "", f"cannot read: {exc.strerror}"))
+        except Unreadable as exc:
+            result.problems.append(Problem(shown, 1, 1, None, "", f"cannot format: {exc}"))
             continue
         try:
             formatted = format_text(text)
@@ -423,7 +424,7 @@ def format_files(paths: list[Path], *, write: bool) -> FmtResult:
         else:
             result.changed.append(shown)
             if write:
-                path.write_text(formatted, encoding="utf-8")
+                path.write_text(formatted, encoding="utf-8")  # a regular file: read_manifest checked
     return result
 
 

@@ -20,6 +20,7 @@ from .cache import ManifestCache
 from .document import Manifest
 from .errors import ManifestErrors, PendingProblem, Problem, format_path
 from .parse import UNREAD_NOTE, ParsedFile, parse_file  # noqa: F401 - parse_file is part of this module's API
+from .reading import Unreadable, read_manifest
 from .references import View, check_references
 
 MANIFEST_SUFFIXES = (".yaml", ".yml")
@@ -43,6 +44,9 @@ def manifest_files(directory: FsPath) -> list[FsPath]:
     found = []
     for root, dirs, names in os.walk(directory):
         dirs[:] = [d for d in dirs if not d.startswith(".")]  # .git, editor and cache directories
+        # os.walk does not descend into a directory symlink: list it, so that reading it reports
+        # it (reading.py) rather than its manifests silently missing from the tree.
+        found.extend(FsPath(root) / d for d in dirs if os.path.islink(os.path.join(root, d)))
         found.extend(FsPath(root) / name for name in names
                      if name.endswith(MANIFEST_SUFFIXES) and not name.startswith("."))
     return sorted(found)
@@ -82,7 +86,14 @@ def _load(root: FsPath, cache: ManifestCache | None, workers: int | None) -> Loa
     to_parse: list[tuple[int, tuple[str, str, str]]] = []
     tree_hash = hashlib.sha256()
     for path in files:
-        data = path.read_bytes()
+        try:
+            data = read_manifest(path)
+        except Unreadable as exc:
+            shown = display_path(path)
+            tree_hash.update(shown.encode() + b"\0unreadable\0")
+            parsed.append(ParsedFile(shown, "", problems=[PendingProblem(
+                shown, 0, None, (), f"{exc}{UNREAD_NOTE}", line=1, column=1)], readable=False))
+            continue
         content_hash = hashlib.sha256(data).hexdigest()
         shown = display_path(path)
         tree_hash.update(shown.encode() + b"\0" + content_hash.encode() + b"\0")
@@ -172,7 +183,7 @@ def locate_all(pending: Iterable[PendingProblem], texts: dict[str, str]) -> list
             text = texts.get(p.file)
             try:
                 if text is None:
-                    text = FsPath(p.file).read_text(encoding="utf-8")
+                    text = read_manifest(FsPath(p.file)).decode("utf-8")
                 documents[p.file] = load_documents_rt(text)
             except Exception:  # noqa: BLE001 - positions are best effort, the problem is not
                 documents[p.file] = []
