@@ -49,3 +49,15 @@ def lost_document(text: str, documents: int) -> tuple[int, int, str] | None:
     line = position(text, markers[first_missing])[0] if first_missing >= 0 else 1
     return line, 1, (f"the YAML parsers disagree about this file: {documents} document(s) read, but the "
                      f"document starting here was not; check the lines above it for unusual characters")
+
+
+def document_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) character offsets of each document of the file, in the fast parser's order:
+    one per `---` marker, plus the content before the first marker if there is any (comments and
+    directives before the first marker belong to its document)."""
+    markers = [m.start() for m in _MARKER.finditer(text)]
+    if not markers:
+        return [(0, len(text))]
+    lead = _CONTENT_LINE.search(text, 0, markers[0]) is not None
+    starts = [0, *markers] if lead else [0, *markers[1:]]
+    return list(zip(starts, [*starts[1:], len(text)]))

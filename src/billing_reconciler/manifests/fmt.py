@@ -24,6 +24,7 @@ from typing import Any
 from .agreement import forbidden_character
 from .errors import Problem
 from .loader import display_path, manifest_files
+from .parse import fast_parse, syntax_error
 from .reading import Unreadable, read_manifest
 
 API_GROUP = "billing-reconciler/"
@@ -377,6 +378,12 @@ def format_text(text: str) -> str | None:
     refused = forbidden_character(text)
     if refused is not None:
         raise FormatError(refused[0], refused[1], f"cannot format: {refused[2]}")
+    if fast_parse(text) is None:
+        # What validate refuses, fmt refuses the same way, before the round-trip loader: an alias
+        # bomb is cheap for it to load (aliases stay shared) but formatting walks every expansion
+        # (fmt --check ran past 120 s where validate refused in 0.6 s).
+        line, column, message = syntax_error(text)
+        raise FormatError(line, column, f"cannot format: YAML error: {message}")
     yaml = _yaml()
     try:
         docs = list(yaml.load_all(text))

@@ -171,9 +171,9 @@ def locate_all(pending: Iterable[PendingProblem], texts: dict[str, str]) -> list
     pending = list(pending)
     if not pending:
         return []
-    from .locate import load_documents_rt, locate
+    from .locate import FileDocuments, locate
 
-    documents: dict[str, list[object]] = {}
+    documents: dict[str, FileDocuments | None] = {}
     problems: list[Problem] = []
     for p in pending:
         if p.line is not None:
@@ -184,12 +184,17 @@ def locate_all(pending: Iterable[PendingProblem], texts: dict[str, str]) -> list
             try:
                 if text is None:
                     text = read_manifest(FsPath(p.file)).decode("utf-8")
-                documents[p.file] = load_documents_rt(text)
+                documents[p.file] = FileDocuments(text)
             except Exception:  # noqa: BLE001 - positions are best effort, the problem is not
-                documents[p.file] = []
+                documents[p.file] = None
         docs = documents[p.file]
         try:
-            line, column = locate(docs[p.doc_index], p.path, p.at_key) if p.doc_index < len(docs) else (1, 1)
+            line, column = 1, 1
+            if docs is not None and not docs.within_budget(p.doc_index):
+                line = docs.start_line(p.doc_index)  # past the budget: the document, not the field
+            elif docs is not None and (found := docs.get(p.doc_index)) is not None:
+                line, column = locate(found[0], p.path, p.at_key)
+                line += found[1]
         except Exception:  # noqa: BLE001 - an odd node must not hide the problem itself
             line, column = 1, 1
         problems.append(Problem(p.file, line, column, p.address, format_path(p.path), p.message))

@@ -22,6 +22,7 @@ from .references import Ref, View, find_refs, prune
 UNREAD_NOTE = " (references to other manifests are checked once every file can be read)"
 _DOC_START = re.compile(r"(?m)^---")
 _YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
+_ALIAS = re.compile(r"(?:^|[\s\[{,:-])(\*[^\s,\[\]{}]+)", re.M)
 
 # A valid document as stored: (kind, name, index, digest, labels, canonical spec as JSON text,
 # sensitive paths).
@@ -149,6 +150,12 @@ def syntax_error(text: str) -> tuple[int, int, str]:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         where = _YAML_RS_POSITION.search(lines[0]) if lines else None
         message = lines[-1] if lines else "not valid YAML"
+        if "alias" in message and (alias := _ALIAS.search(text)) is not None:
+            # An alias bomb: refused by yaml_rs's replay limit, which names no position.
+            line = text.count("\n", 0, alias.start(1)) + 1
+            column = alias.start(1) - (text.rfind("\n", 0, alias.start(1)) + 1) + 1
+            return line, column, (f"{message}: the file's aliases expand to over a million values (an alias "
+                                  "bomb?); write the values out instead of nesting aliases")
         if where:
             return int(where.group(1)), int(where.group(2)), message
         return 1, 1, message
