@@ -5,9 +5,13 @@ Amounts follow the billing API: cents of the fiat credit type.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 CENT = Decimal(1)
+# Rounding to cents must not fail on a large total: quantize raises InvalidOperation when the
+# result has more digits than the context's precision (28 by default). Inputs are bounded
+# (bounds.py), but a sum of many bounded values times a bounded price can pass 28 digits.
+_WIDE = Context(prec=80)
 
 # The fiat credit type every billing account has: US dollars, amounts in cents. The API types
 # some amounts with a credit type (a recurring commit's access_amount, invoice_amount); ours are
@@ -35,7 +39,7 @@ def is_whole_cents(amount: Decimal) -> bool:
 
 def round_cents(amount: Decimal) -> Decimal:
     """Round an amount in cents to a whole cent, half up (invoice presentation)."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def normalize(value: Decimal) -> int | Decimal:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from ..bounds import first_out_of_bounds
 from ..canonical import loads
 from ..rating.metrics import UsageEvent
 from ..timeutil import parse_timestamp
@@ -56,6 +57,9 @@ def event_from_mapping(data: Any) -> UsageEvent:
     properties = data.get("properties") or {}
     if not isinstance(properties, dict):
         raise ValueError("properties must be an object")
+    refused = first_out_of_bounds(properties)
+    if refused is not None:
+        raise ValueError(f"properties.{refused[0]}: {refused[1]}")
     return UsageEvent(data["transaction_id"], data["customer_id"], data["event_type"], timestamp, properties)
 
 

@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..bounds import MAX_PLACES
+
 from .types import (
     BillingFrequency,
     BillingProvider,
@@ -48,7 +50,7 @@ class Spec(BaseModel):
 
 
 class Rounding(Spec):
-    decimal_places: int
+    decimal_places: int = Field(ge=0, le=MAX_PLACES)
     rounding_method: RoundingMethod
 
 
@@ -144,7 +146,7 @@ class QuantityConversion(Spec):
 
 
 class QuantityRounding(Spec):
-    decimal_places: int = Field(ge=0)
+    decimal_places: int = Field(ge=0, le=MAX_PLACES)
     rounding_method: UpperEnum("ROUND_UP", "ROUND_DOWN", "ROUND_HALF_UP")
 
 

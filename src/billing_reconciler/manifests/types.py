@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
+from ..bounds import BOUND, out_of_bounds
 from ..money import is_whole_cents, to_decimal
 from ..timeutil import to_utc
 
@@ -87,6 +88,8 @@ Timestamp = Annotated[datetime, BeforeValidator(_timestamp_in), AfterValidator(_
 def _decimal_in(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        raise ValueError(f"too large (read as {value}): {BOUND}")  # e.g. 1e400
     if isinstance(value, (int, float)):
         return to_decimal(value)
     return value
@@ -120,14 +123,23 @@ def _fraction(value: Decimal) -> Decimal:
     return value
 
 
-Number = Annotated[Decimal, BeforeValidator(_decimal_in)]
+def _bounded(value: Decimal) -> Decimal:
+    reason = out_of_bounds(value)
+    if reason:
+        raise ValueError(reason)
+    return value
+
+
+# Every number is within the one stated bound (bounds.py), or rating could not compute with it.
+Number = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_bounded)]
 # An amount of money in cents that must be invoiceable: a whole, non-negative number of cents.
-Cents = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_non_negative), AfterValidator(_whole_cents)]
+Cents = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_bounded), AfterValidator(_non_negative),
+                  AfterValidator(_whole_cents)]
 # A unit price may be a fraction of a cent (e.g. 0.5 cents per API call).
-Price = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_non_negative)]
-Quantity = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_positive)]
-NonNegative = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_non_negative)]
-Fraction = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_fraction)]
+Price = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_bounded), AfterValidator(_non_negative)]
+Quantity = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_bounded), AfterValidator(_positive)]
+NonNegative = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_bounded), AfterValidator(_non_negative)]
+Fraction = Annotated[Decimal, BeforeValidator(_decimal_in), AfterValidator(_bounded), AfterValidator(_fraction)]
 
 
 def _upper(value: Any) -> Any:
