@@ -13,6 +13,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+# Times: statement periods and rating windows run past the last event or --end (up to a year, for
+# annual schedules), and Python's calendar ends with 9999.
+LAST_YEAR = 9000
+
 MAX_DIGITS = 15
 MAX_PLACES = 9
 LIMIT = 10**MAX_DIGITS
@@ -54,20 +58,23 @@ def out_of_bounds(value: Decimal | int | float) -> str | None:
     return None
 
 
-def first_out_of_bounds(value: Any, path: str = "") -> tuple[str, str] | None:
-    """(path, reason) of the first number out of bounds in a JSON-like value, or None."""
+def first_out_of_bounds(value: Any, path: str = "", max_depth: int = 64) -> tuple[str, str] | None:
+    """(path, reason) of the first number out of bounds in a JSON-like value, or of a value
+    nested deeper than `max_depth`; None if there is none."""
     kind = type(value)
+    if max_depth < 0:
+        return path, "nested too deeply"
     if kind is int or kind is Decimal or kind is float:
         reason = out_of_bounds(value)
         return (path, reason) if reason else None
     if kind is dict:
         for key, item in value.items():
-            found = first_out_of_bounds(item, f"{path}.{key}" if path else str(key))
+            found = first_out_of_bounds(item, f"{path}.{key}" if path else str(key), max_depth - 1)
             if found:
                 return found
     elif kind is list:
         for i, item in enumerate(value):
-            found = first_out_of_bounds(item, f"{path}[{i}]")
+            found = first_out_of_bounds(item, f"{path}[{i}]", max_depth - 1)
             if found:
                 return found
     return None

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import subprocess
+from shlex import quote
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -97,7 +98,7 @@ def _missing_ref_message(ref: str, cwd: Path) -> str:
                                        cwd, check=False).returncode == 0:
         if shallow:
             return (f"{head}: its history is cut off at the fetched commits. Fetch more history, then plan again:\n"
-                    f"    git fetch --deepen=50 {default_remote}\n"
+                    f"    git fetch --deepen=50 {quote(default_remote)}\n"
                     "or compare with a fetched branch instead, e.g. --from-ref origin/main")
         return f"{head}: {base.group(1)} has no such ancestor"
 
@@ -105,22 +106,23 @@ def _missing_ref_message(ref: str, cwd: Path) -> str:
     remote, _, branch = name.partition("/")
     tail = ""
     if branch and (remote in remotes or (not remotes and remote in ("origin", "upstream"))):
-        fetch = f"git fetch --depth=1 {remote} {branch}"
+        fetch = f"git fetch --depth=1 {quote(remote)} {quote(branch)}"
         if remote in remotes and not _tracks_all_branches(remote, cwd):
             # A single-branch clone (clone --depth/--branch): name where the branch must go.
-            fetch = f"git fetch --depth=1 {remote} {branch}:refs/remotes/{remote}/{branch}"
+            fetch = f"git fetch --depth=1 {quote(remote)} {quote(f'{branch}:refs/remotes/{remote}/{branch}')}"
         if remote not in remotes:
             tail = f"\n(this repository has no remote '{remote}' yet: add it first with `git remote add {remote} URL`)"
     elif _HEX.fullmatch(ref):
-        fetch = f"git fetch --depth=1 {default_remote} {ref}"
+        fetch = f"git fetch --depth=1 {quote(default_remote)} {quote(ref)}"
         if len(ref) < 40:
             tail = "\n(give the full 40-character commit id: a server only fetches a commit by its full id)"
     elif ref.startswith("refs/tags/"):
-        fetch = f"git fetch --depth=1 {default_remote} tag {ref[len('refs/tags/'):]}"
+        fetch = f"git fetch --depth=1 {quote(default_remote)} tag {quote(ref[len('refs/tags/'):])}"
     else:
         branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
-        fetch = f"git fetch --depth=1 {default_remote} {branch}"
-        tail = f"\nthen plan with --from-ref {default_remote}/{branch} (the fetch creates that remote-tracking branch)"
+        fetch = f"git fetch --depth=1 {quote(default_remote)} {quote(branch)}"
+        tail = (f"\nthen plan with --from-ref {quote(f'{default_remote}/{branch}')} "
+                "(the fetch creates that remote-tracking branch)")
     return f"{head}. Fetch it, then plan again:\n    {fetch}{tail}"
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import click
 
+from ..bounds import LAST_YEAR
 from ..canonical import dumps
 from ..timeutil import format_timestamp, parse_timestamp, utc_now
 from .context import Settings, pass_settings
@@ -36,11 +37,11 @@ def ingest_command(settings: Settings, file: str, input_fmt: str, fmt: str) -> N
     """Store usage events from FILE (JSON Lines or CSV). Duplicate transaction_ids are ignored;
     bad lines are reported by number and skipped (exit 1 if any)."""
     from ..events.ingest import ingest
-    from ..events.parse import detect_format, parse_file
+    from ..events.parse import detect_format, open_events, parse_file
 
     input_fmt = detect_format(file) if input_fmt == "auto" else input_fmt
     engine = _engine(settings)
-    stream = click.open_file(file, "r", encoding="utf-8")
+    stream = open_events(file)
     with stream:
         items = parse_file(stream, input_fmt)
         # A progress bar only for a person watching: never in CI logs, pipes or with --no-color.
@@ -131,6 +132,10 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
     from ..rating import invoices_json
 
     until = end or utc_now()
+    for name, value in (("--start", start), ("--end", end)):
+        if value is not None and value.year >= LAST_YEAR:
+            # Statement periods run past --end (a year, for annual schedules): the calendar ends in 9999.
+            raise click.BadParameter(f"must be before {LAST_YEAR}-01-01T00:00:00Z", param_hint=name)
     if start is not None and start >= until:
         raise click.UsageError("--start must be before --end")
     engine = _engine(settings)

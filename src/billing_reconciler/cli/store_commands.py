@@ -11,6 +11,7 @@ import click
 
 from .context import Settings, ignore_working_files, pass_settings
 from .output import echo_json, fail, fail_with_problems, format_option
+from .params import SECONDS
 
 # Heavy modules (sqlalchemy, pydantic, deepdiff) are imported inside the commands that need
 # them, so `--help` and `validate` stay fast.
@@ -107,7 +108,7 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
     from ..plan.planfile import write_plan
     from ..plan.render import render
 
-    if from_ref:
+    if from_ref is not None:  # `--from-ref ""` (an unset CI variable) must not plan against the store
         from .workflow_commands import run_plan_from_ref
 
         run_plan_from_ref(settings, from_ref, fmt=fmt, out_file=out_file, detailed_exitcode=detailed_exitcode,
@@ -131,7 +132,7 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
 @click.command("apply")
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
-@click.option("--lock-timeout", default=30.0, show_default=True, type=float, help="Seconds to wait for the store lock.")
+@click.option("--lock-timeout", default=30.0, show_default=True, type=SECONDS, help="Seconds to wait for the store lock.")
 @click.option("--target", "targets", multiple=True, metavar="ADDRESS")
 @click.option("--prune", is_flag=True)
 @click.option("--replace", "replace", multiple=True, metavar="ADDRESS")
@@ -157,6 +158,11 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
             plan = read_plan(plan_file)
         except PlanFileError as exc:
             fail(str(exc))
+        except (AttributeError, KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
+            # Valid JSON of another shape (a top-level array, an operation without `request`, ...).
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else "unexpected structure"
+            fail(f"{plan_file} is not a plan file written by `billing-reconciler plan --out` ({what}); "
+                 "make a new one with `billing-reconciler plan --out FILE`")
         _check_same_tree(settings, plan)
         secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
     else:

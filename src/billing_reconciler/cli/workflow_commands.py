@@ -28,6 +28,9 @@ def plan_against_ref(settings: Settings, ref: str, *, targets=(), prune: bool = 
     from ..manifests import ManifestErrors
     from ..plan.planner import UnknownAddress
 
+    if not ref.strip():
+        fail("--from-ref needs a git revision (e.g. --from-ref origin/main); it was given an empty one "
+             "(an unset variable?). Without --from-ref, plan compares with the store.")
     if out_file:
         fail("--out cannot be used with --from-ref: that plan compares two git revisions, not the store, "
               "so it cannot be applied; save a plan made against the store (without --from-ref)")

@@ -19,12 +19,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from ..bounds import first_out_of_bounds
+from ..bounds import LAST_YEAR, first_out_of_bounds
 from ..canonical import loads
 from ..rating.metrics import UsageEvent
 from ..timeutil import parse_timestamp
 
 REQUIRED = ("transaction_id", "customer_id", "event_type", "timestamp")
+# Deeper properties are refused: nothing bills on them, and a 100,000-deep line was a traceback.
+MAX_DEPTH = 32
 
 
 @dataclass(frozen=True)
@@ -54,23 +56,43 @@ def event_from_mapping(data: Any) -> UsageEvent:
     except ValueError:
         raise ValueError(f"timestamp {data['timestamp']!r} is not an RFC 3339 time with a timezone "
                          "(e.g. 2024-11-03T10:00:00Z)") from None
+    if timestamp.year >= LAST_YEAR:
+        raise ValueError(f"timestamp {data['timestamp']!r} is too far in the future: events must be before "
+                         f"{LAST_YEAR}-01-01T00:00:00Z")
     properties = data.get("properties") or {}
     if not isinstance(properties, dict):
         raise ValueError("properties must be an object")
-    refused = first_out_of_bounds(properties)
+    refused = first_out_of_bounds(properties, max_depth=MAX_DEPTH)
     if refused is not None:
         raise ValueError(f"properties.{refused[0]}: {refused[1]}")
     return UsageEvent(data["transaction_id"], data["customer_id"], data["event_type"], timestamp, properties)
+
+
+def not_utf8(text: str) -> str | None:
+    """Why a line read with errors="surrogateescape" is not UTF-8 text, or None if it is."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        byte = ord(text[exc.start]) - 0xDC00 if 0xDC80 <= ord(text[exc.start]) <= 0xDCFF else None
+        what = f"byte 0x{byte:02x}" if byte is not None else "a lone surrogate"
+        return f"not UTF-8 text ({what} at column {exc.start + 1}); save the file as UTF-8"
+    return None
 
 
 def parse_jsonl(lines: Iterable[str]) -> Iterator[UsageEvent | LineError]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
+        if not line.isascii() and (problem := not_utf8(line)) is not None:
+            yield LineError(number, problem)
+            continue
         try:
             data = loads(line)
         except json.JSONDecodeError as exc:
             yield LineError(number, f"not valid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        except RecursionError:
+            yield LineError(number, f"nested too deeply (properties may nest at most {MAX_DEPTH} levels)")
             continue
         try:
             yield event_from_mapping(data)
@@ -88,6 +110,10 @@ def parse_csv(stream: TextIO) -> Iterator[UsageEvent | LineError]:
     for row in reader:
         number = reader.line_num
         try:
+            bad = next((p for v in row.values() if isinstance(v, str) and not v.isascii()
+                        and (p := not_utf8(v)) is not None), None)
+            if bad is not None:
+                raise ValueError(bad)
             if None in row:
                 raise ValueError("more values than header columns")
             properties: dict[str, Any] = {}
@@ -103,8 +129,18 @@ def parse_csv(stream: TextIO) -> Iterator[UsageEvent | LineError]:
             yield event_from_mapping(data)
         except json.JSONDecodeError as exc:
             yield LineError(number, f"properties column is not valid JSON: {exc.msg}")
+        except RecursionError:
+            yield LineError(number, f"properties column nested too deeply (at most {MAX_DEPTH} levels)")
         except ValueError as exc:
             yield LineError(number, str(exc))
+
+
+def open_events(path: str):
+    """The events file as text: a UTF-8 byte order mark skipped (spreadsheets write one), bytes
+    that are not UTF-8 kept as surrogates so that only their line is refused (see not_utf8)."""
+    import click
+
+    return click.open_file(path, "r", encoding="utf-8-sig", errors="surrogateescape")
 
 
 def parse_file(stream: TextIO, fmt: str) -> Iterator[UsageEvent | LineError]:

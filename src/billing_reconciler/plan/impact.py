@@ -32,7 +32,8 @@ def rating_window_end(last_event: datetime) -> datetime:
 def read_usage(events_path: str | Path) -> list:
     path = Path(events_path)
     try:
-        events, errors = parse_text(path.read_text(encoding="utf-8"), detect_format(str(path)))
+        text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")  # bad bytes: that line only
+        events, errors = parse_text(text, detect_format(str(path)))
     except OSError as exc:
         raise UsageFileError(f"cannot read usage events {path}: {exc.strerror}") from None
     if errors:
