@@ -8,7 +8,7 @@ Fixtures (register them in ``conftest.py`` by importing them):
     directory. Yields a :class:`PostgresServer`; at the end of the session the server is
     stopped with ``pg_ctl stop -m immediate`` and the directory is deleted (an ``atexit``
     hook does the same if the session is torn down abnormally). Tests that use it are
-    skipped when no PostgreSQL binaries are installed.
+    skipped when no PostgreSQL binaries are installed, and fail instead when ``CI=true``.
 
 ``postgres_url`` (function scope)
     Creates a fresh, uniquely named database on that server and returns its SQLAlchemy
@@ -315,13 +315,27 @@ def start_server() -> PostgresServer:
     return server
 
 
+def in_ci() -> bool:
+    """CI=true (as the CLI reads it: 1, true or yes): a run whose green must mean everything ran."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip a PostgreSQL test on a developer's machine without PostgreSQL; in CI, fail it: a
+    green CI run must not hide that half the store tests never ran."""
+    if in_ci():
+        pytest.fail(f"CI=true but the PostgreSQL tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
-    """A real PostgreSQL server for the whole session (skips the test if PostgreSQL is not installed)."""
+    """A real PostgreSQL server for the whole session (skips the test if PostgreSQL is not
+    installed; fails it under CI=true)."""
     try:
         server = start_server()
     except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
+        unavailable(str(exc))
     try:
         yield server
     finally:

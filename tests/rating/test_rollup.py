@@ -19,6 +19,7 @@ from billing_reconciler.events.aggregate import aggregate
 from billing_reconciler.events.billing import open_engine
 from billing_reconciler.events.buckets import Buckets
 from billing_reconciler.events.ingest import ingest
+from billing_reconciler.money import normalize
 from billing_reconciler.rating import MetricQuery, UsageEvent, aggregate_events
 from billing_reconciler.rating.metrics import PropertyFilter
 from billing_reconciler.rating.timegrid import to_micros
@@ -32,7 +33,10 @@ STRINGS = ["a", "b", "c"]
 
 value_st = st.one_of(
     st.integers(-5, 5),
-    st.integers(-10_000, 10_000).map(lambda n: Decimal(n) / 100),  # reals with two places, no -0
+    # Reals with 0 to 9 places (the bound of billing_reconciler.bounds), every digit drawn; in the
+    # canonical form events arrive in (an integral value is an int, so no 0E-2 or -0).
+    st.sampled_from(range(10)).flatmap(lambda p: st.integers(-10**(4 + p), 10**(4 + p)).map(
+        lambda n: normalize(Decimal(n).scaleb(-p)))),
     st.sampled_from(STRINGS),
     st.booleans(),
     st.none(),
@@ -49,8 +53,10 @@ def events_st(draw, unique_times: bool):
         # Unique times let the reference (which breaks LATEST ties by input order) be compared.
         minute = i * (MINUTES // 40) + draw(st.integers(0, MINUTES // 40 - 1)) if unique_times else \
             draw(st.integers(0, 8)) * 60 * 11
+        # Anywhere inside the minute, to the microsecond (still unique and ordered per slot).
+        micros = draw(st.integers(0, 59_999_999)) if unique_times else 0
         events.append(UsageEvent(f"tx-{i:03d}", draw(st.sampled_from(REFS)), draw(st.sampled_from(TYPES)),
-                                 START + timedelta(minutes=minute), draw(properties_st)))
+                                 START + timedelta(minutes=minute, microseconds=micros), draw(properties_st)))
     return events
 
 
@@ -72,10 +78,14 @@ def query_st(draw, i: int):
 
 @st.composite
 def cuts_st(draw):
-    # Some cuts on midnight, some inside a day: days a cut splits are read from the events.
-    minutes = draw(st.lists(st.integers(-60, MINUTES + 60).map(lambda m: m if m % 3 else m - m % 1440),
-                            min_size=2, max_size=5, unique=True))
-    return [START + timedelta(minutes=m) for m in sorted(minutes)]
+    # Some cuts on midnight, some inside a day, down to the microsecond: days a cut splits are read
+    # from the events.
+    minute = 60_000_000
+    micros = draw(st.lists(
+        st.integers(-60 * minute, (MINUTES + 60) * minute).map(
+            lambda u: u if u % 3 else u - u % (1440 * minute)),
+        min_size=2, max_size=5, unique=True))
+    return [START + timedelta(microseconds=u) for u in sorted(micros)]
 
 
 queries_st = st.integers(1, 4).flatmap(lambda n: st.tuples(*[query_st(i) for i in range(n)]))
