@@ -259,7 +259,7 @@ def test_a_corrupt_cache_is_ignored(tree: Path, tmp_path: Path, content: bytes):
 
 
 def test_a_tampered_cached_spec_is_not_served(tree: Path, tmp_path: Path, parses: list[str]):
-    # Mutation caught: serving a cached spec without checking it against its document digest.
+    # Mutation caught: serving a cached spec without checking it against its stored checksum.
     load(tree, cache_at(tmp_path))
     path = tmp_path / ".cache" / "manifests.json"
     text = path.read_text()

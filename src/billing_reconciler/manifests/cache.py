@@ -12,7 +12,7 @@ entries are keyed by the sha256 of a file's bytes. The file also records a finge
 source of this package and of the modules its verdicts depend on, so a code change never serves a
 stale verdict. Only files without problems are cached (broken files are re-read to locate their
 problems anyway). Specs are stored as canonical JSON text per document and decoded only when read;
-each is checked against its document digest (sha256 of that very text) when the file is read.
+each is checked against the sha256 of that text stored beside it when the file is read.
 """
 
 from __future__ import annotations
@@ -63,21 +63,23 @@ Entry = tuple[list[Any], "str | bytes", list["str | bytes"]]
 
 
 def _docs_ok(meta: Any, specs: list[bytes]) -> bool:
-    """Each doc is [kind, name, index, digest, labels] and its spec text is what its digest says."""
+    """Each doc is [kind, name, index, digest, labels, sha256 of its spec text], and its spec text
+    is the text that checksum was made from."""
     if not isinstance(meta, list) or len(meta) != len(specs):
         return False
     sha256 = hashlib.sha256
     for doc, spec in zip(meta, specs):
-        if not (type(doc) is list and len(doc) == 6):
+        if not (type(doc) is list and len(doc) == 7):
             return False
-        kind, name, index, digest, labels, sensitive = doc
+        kind, name, index, digest, labels, sensitive, checksum = doc
         if not (type(sensitive) is list and all(type(p) is str for p in sensitive)):
             return False
-        if not (type(kind) is str and type(name) is str and type(index) is int and type(labels) is dict):
+        if not (type(kind) is str and type(name) is str and type(index) is int and type(digest) is str
+                and type(labels) is dict):
             return False
         if labels and not all(type(k) is str and type(v) is str for k, v in labels.items()):
             return False
-        if digest != "sha256:" + sha256(spec).hexdigest():
+        if checksum != sha256(spec).hexdigest():
             return False
     return True
 
@@ -158,14 +160,15 @@ class ManifestCache:
         meta, views, specs = entry
         self._used.add(content_hash)
         docs = [(kind, name, index, digest, labels, spec, tuple(sensitive))
-                for (kind, name, index, digest, labels, sensitive), spec in zip(meta, specs)]
+                for (kind, name, index, digest, labels, sensitive, _), spec in zip(meta, specs)]
         return ParsedFile(file, content_hash, docs, views if isinstance(views, str) else views.decode())
 
     def put(self, parsed: ParsedFile) -> None:
         if parsed.problems or not isinstance(parsed.views, str):
             return
-        self._entries[parsed.content_hash] = ([[*doc[:5], list(doc[6])] for doc in parsed.docs], parsed.views,
-                                              [doc[5] for doc in parsed.docs])
+        self._entries[parsed.content_hash] = (
+            [[*doc[:5], list(doc[6]), hashlib.sha256(doc[5].encode()).hexdigest()] for doc in parsed.docs],
+            parsed.views, [doc[5] for doc in parsed.docs])
         self._used.add(parsed.content_hash)
         self._dirty = True
 
