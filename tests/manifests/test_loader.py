@@ -341,3 +341,23 @@ def test_fast_canonical_form_agrees_with_canonical_module():
         "empty": [], "none": None,
     })
     assert [canonical_dump(d) for d in dumps] == [canonicalize(d) for d in dumps]
+
+
+def test_specs_keep_the_models_field_order_cold_and_warm(tree: Path, tmp_path: Path):
+    # Mutation caught: storing specs as key-sorted JSON (request bodies and rendered plans then
+    # list fields alphabetically instead of in the API's order).
+    from billing_reconciler.manifests.parse import fast_parse
+    from billing_reconciler.manifests.validate import validate_document
+
+    def key_orders(value):
+        if isinstance(value, dict):
+            return [list(value), *(o for v in value.values() for o in key_orders(v))]
+        if isinstance(value, list):
+            return [o for v in value for o in key_orders(v)]
+        return []
+
+    for result in (load(tree, cache_at(tmp_path)), load(tree, cache_at(tmp_path))):
+        for m in result.manifests:
+            raw = fast_parse(Path(m.file).read_text())[m.index]
+            fresh, _ = validate_document(raw, m.file, m.index)
+            assert key_orders(m.spec) == key_orders(fresh.spec), m.address

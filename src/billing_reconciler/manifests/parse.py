@@ -85,7 +85,8 @@ def parse_text(shown: str, content_hash: str, text: str) -> ParsedFile:
         result.problems.extend(problems)
         if doc is not None:
             result.docs.append((doc.kind, doc.name, index, doc.digest, doc.labels,
-                                canonical_dumps(doc.spec), doc.sensitive))
+                                canonical_dumps(doc.spec, sort_keys=False),  # the models' field order, as written
+                                doc.sensitive))
             views.append(_view(doc.kind, doc.name, index, doc.spec, True))
         else:
             identity = raw_identity(raw)
