@@ -2,8 +2,8 @@
 so `git add -A` in a real repository never stages the store, the parse cache or plans put there.
 
 Mutations caught: init not calling ignore_working_files (the store is staged); the parse cache
-creating `.billing-reconciler/` without workdir.make_ignored_dirs (validate before init stages
-the cache); a .gitignore that ignores less than everything (a plan file there is staged)."""
+written into the work tree (validate before init would stage it); a .gitignore that ignores less
+than everything (a plan file there is staged)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,14 @@ def test_init_apply_and_plans_leave_nothing_for_git_add(example_tree: Path):
     assert staged and all(name.startswith("manifests/") for name in staged), staged
 
 
-def test_validate_before_init_keeps_its_cache_out_of_git(example_tree: Path):
+def test_validate_before_init_keeps_its_cache_out_of_git(example_tree: Path, tmp_path: Path):
+    # The parse cache lives in the user's cache directory (manifests/cache.py), never in the work
+    # tree: validate writes nothing there for git to stage.
     _git("init", "-q", cwd=example_tree)
-    run_cli("validate", cwd=example_tree, check=True)
-    assert any((example_tree / ".billing-reconciler" / "cache").iterdir())
+    cache = tmp_path / "user-cache"
+    run_cli("validate", cwd=example_tree, env={"BILLING_RECONCILER_CACHE_DIR": str(cache)}, check=True)
+    assert any(cache.iterdir())
+    assert not (example_tree / ".billing-reconciler").exists()
     assert not any(name.startswith(".billing-reconciler") for name in _staged_after_add_all(example_tree))
 
 

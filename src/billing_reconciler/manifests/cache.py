@@ -25,7 +25,6 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from ..workdir import make_ignored_dirs
 from .errors import PendingProblem
 from .parse import ParsedFile
 
@@ -190,7 +189,8 @@ class ManifestCache:
         if self._references is not None:
             references = [self._references[0], [_problem_to_json(p) for p in self._references[1]]]
         try:
-            make_ignored_dirs(self.path.parent)  # a new .billing-reconciler/ ignores itself in git
+            # The user's cache directory, outside any work tree: nothing there for git to ignore.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             # Write then rename: a reader never sees half a cache.
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".manifest-cache-")
             try:
