@@ -21,6 +21,25 @@ def _generate(tmp_path: Path, customers: int) -> Path:
     return tmp_path
 
 
+def _kill_apply_midway(tree: Path, env: dict[str, str], store_url: str) -> None:
+    """Start `apply --auto-approve`, wait until it holds the store lock and is well into its
+    operations, and SIGKILL it."""
+    exe = Path(sys.executable).with_name("billing-reconciler")
+    proc = subprocess.Popen([str(exe), "apply", "--auto-approve"], cwd=tree,
+                            env={**os.environ, **env, "NO_COLOR": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not store_lock_held(store_url):
+        assert proc.poll() is None, f"apply ended before it could be killed: {proc.stderr.read()!r}"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into the operations
+    assert proc.poll() is None, "apply finished before it could be killed; make the account larger"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stderr.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
@@ -34,19 +53,7 @@ def test_sigkill_during_apply_leaves_the_store_unchanged(tmp_path: Path, store_u
     assert run_cli("init", cwd=tree, env=env).returncode == 0
     before = json.loads(run_cli("show", "--format", "json", cwd=tree, env=env).stdout)
 
-    exe = Path(sys.executable).with_name("billing-reconciler")
-    proc = subprocess.Popen([str(exe), "apply", "--auto-approve"], cwd=tree,
-                            env={**os.environ, **env, "NO_COLOR": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not store_lock_held(store_url):
-        assert proc.poll() is None, "apply finished before it could be killed; make the account larger"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.5)  # well into the operations
-    assert proc.poll() is None, "apply finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _kill_apply_midway(tree, env, store_url)
 
     after = json.loads(run_cli("show", "--format", "json", cwd=tree, env=env).stdout)
     assert after == before  # same lineage, serial 0, no objects
@@ -84,19 +91,7 @@ def test_sigkill_during_an_update_apply_leaves_the_emulators_objects_unchanged(t
     rows = _emulator_rows(store_url)
     assert len(rows) > 3000
 
-    exe = Path(sys.executable).with_name("billing-reconciler")
-    proc = subprocess.Popen([str(exe), "apply", "--auto-approve"], cwd=tree,
-                            env={**os.environ, **env, "NO_COLOR": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not store_lock_held(store_url):
-        assert proc.poll() is None, f"apply ended before it could be killed: {proc.stderr.read()!r}"
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.5)  # well into the operations
-    assert proc.poll() is None, "apply finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _kill_apply_midway(tree, env, store_url)
 
     assert _emulator_rows(store_url) == rows
     plan = run_cli("plan", "--detailed-exitcode", cwd=tree, env=env)
