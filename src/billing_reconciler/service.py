@@ -196,3 +196,13 @@ def import_objects(store: Store, backend: Backend | None = None):
     if found:
         adopt(store, found)
     return found
+
+
+def objects_to_import(store: Store, manifests: list, backend: Backend | None = None):
+    """What `import` writes: (kind, key, spec) of every object no manifest manages, after adopting
+    the backend's objects that no key maps; and the addresses adopted now."""
+    adopted = import_objects(store, backend)
+    managed = {m.address for m in manifests}
+    snapshot = current_state(store, backend)
+    objects = [(o.kind, o.key, o.spec) for a, o in sorted(snapshot.objects.items()) if a not in managed]
+    return objects, {a.address for a in adopted}

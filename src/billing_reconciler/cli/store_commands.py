@@ -307,7 +307,7 @@ def import_command(settings: Settings, out_dir, fmt) -> None:
     holds that the store maps to no key (made in the billing app), which are adopted."""
     from ..manifests import load_manifests
     from ..manifests.export import write_manifests
-    from ..service import current_state, import_objects
+    from ..service import objects_to_import
 
     store = open_store(settings)
     loaded = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()) \
@@ -316,13 +316,9 @@ def import_command(settings: Settings, out_dir, fmt) -> None:
         for problem in loaded.problems:
             click.echo(str(problem), err=True)
         fail("fix the manifests before importing (import must know which objects are managed)")
-    managed = {m.address for m in loaded.manifests} if loaded else set()
-    adopted = import_objects(store)
-    snapshot = current_state(store)
-    objects = [(o.kind, o.key, o.spec) for a, o in sorted(snapshot.objects.items()) if a not in managed]
+    objects, new = objects_to_import(store, loaded.manifests if loaded else [])
     target = Path(out_dir) if out_dir else Path(settings.manifests_dir) / "imported"
     written, refused = write_manifests(objects, target) if objects else ([], [])
-    new = {a.address for a in adopted}
     for index, why in refused:
         kind, key, _ = objects[index]
         click.echo(f"{kind}/{key}: not imported: {why}", err=True)
