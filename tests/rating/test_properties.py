@@ -9,10 +9,10 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from billing_reconciler.events.billing import open_engine, rate_store
+from billing_reconciler.events.billing import rate_store
+from billing_reconciler.events.engine import connect
 from billing_reconciler.events.ingest import ingest
 from billing_reconciler.rating import UsageEvent, rate_events
-from billing_reconciler.store import Store
 
 from .helpers import state
 
@@ -51,9 +51,7 @@ def test_invoice_totals_equal_the_sum_of_their_line_items(events):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(event_st, min_size=1, max_size=30, unique_by=lambda e: e.transaction_id), st.data())
 def test_reingesting_the_same_events_changes_nothing(tmp_path_factory, events, data):
-    url = f"sqlite:///{tmp_path_factory.mktemp('store')}/state.db"
-    Store(url).init()
-    engine = open_engine(url)
+    engine = connect(tmp_path_factory.mktemp("events") / "events.duckdb")
     first = ingest(engine, events)
     assert first.inserted == len(events)
     (before,) = rate_store(engine, state(), UNTIL)
@@ -62,3 +60,4 @@ def test_reingesting_the_same_events_changes_nothing(tmp_path_factory, events, d
     assert again.inserted == 0
     (after,) = rate_store(engine, state(), UNTIL)
     assert [i.to_json() for i in after.invoices] == [i.to_json() for i in before.invoices]
+    assert [i.to_json() for i in before.invoices] == [i.to_json() for i in rate_events(state(), events, UNTIL).invoices]

@@ -15,8 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TextIO
 
 from ..canonical import loads
@@ -48,15 +51,86 @@ def event_from_mapping(data: Any) -> UsageEvent:
     unknown = sorted(set(data) - {*REQUIRED, "properties"})
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(unknown)}")
-    try:
-        timestamp = parse_timestamp(data["timestamp"])
-    except ValueError:
-        raise ValueError(f"timestamp {data['timestamp']!r} is not an RFC 3339 time with a timezone "
-                         "(e.g. 2024-11-03T10:00:00Z)") from None
+    timestamp = _timestamp(data["timestamp"])
     properties = data.get("properties") or {}
     if not isinstance(properties, dict):
         raise ValueError("properties must be an object")
+    problem = exactness_problem(properties)
+    if problem is not None:
+        raise ValueError(problem)
     return UsageEvent(data["transaction_id"], data["customer_id"], data["event_type"], timestamp, properties)
+
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        m = _DATE.match(text)
+        if m is not None:
+            try:
+                date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                raise ValueError(f"timestamp {text!r} has an invalid date ({m[0]} does not exist)") from None
+        if "timezone" in str(exc):
+            raise ValueError(f"timestamp {text!r} has no timezone (e.g. 2024-11-03T10:00:00Z)") from None
+        raise ValueError(f"timestamp {text!r} is not an RFC 3339 time with a timezone "
+                         "(e.g. 2024-11-03T10:00:00Z)") from None
+
+
+# What the event engine sums exactly: DuckDB reads JSON integers as 64-bit integers and other
+# numbers as doubles (whose shortest text is exact up to 15 significant digits), and sums them as
+# DECIMAL(38, 12). A number outside that is refused at ingest, with its line, rather than summed
+# wrongly or failing at `invoices` later.
+MAX_FRACTION_DIGITS = 12
+MAX_SIGNIFICANT_DIGITS = 15
+MAX_ABS = 10**19
+
+
+def exactness_problem(properties: Mapping[str, Any]) -> str | None:
+    """Why a property value cannot be summed exactly, or None; numbers in nested values too."""
+    for name, value in properties.items():
+        problem = _number_problem(value)
+        if problem is not None:
+            return f"property {name!r}: {problem}"
+    return None
+
+
+def _number_problem(value: Any) -> str | None:
+    if isinstance(value, bool) or isinstance(value, str) or value is None:
+        return None
+    if isinstance(value, int):
+        if abs(value) < MAX_ABS:
+            return None
+        shown = str(value) if len(str(value)) <= 40 else str(Decimal(value).normalize())
+        return f"{shown} is too large; usage values must be below 1e19"
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return f"{value} is not a finite number"
+        text = format(value, "f") if abs(value.adjusted()) < 40 else str(value)
+        if abs(value) >= MAX_ABS:
+            return f"{text} is too large; usage values must be below 1e19"
+        digits, exponent = value.normalize().as_tuple()[1:]
+        if -exponent > MAX_FRACTION_DIGITS:
+            return f"{text} has more than {MAX_FRACTION_DIGITS} digits after the decimal point"
+        if exponent < 0 and len(digits) > MAX_SIGNIFICANT_DIGITS:
+            return f"{text} has more than {MAX_SIGNIFICANT_DIGITS} significant digits"
+        return None
+    if isinstance(value, dict):
+        for v in value.values():
+            problem = _number_problem(v)
+            if problem is not None:
+                return problem
+    if isinstance(value, list):
+        for v in value:
+            problem = _number_problem(v)
+            if problem is not None:
+                return problem
+    return None
 
 
 def parse_jsonl(lines: Iterable[str]) -> Iterator[UsageEvent | LineError]:
@@ -108,7 +182,10 @@ def parse_file(stream: TextIO, fmt: str) -> Iterator[UsageEvent | LineError]:
 
 
 def detect_format(path: str) -> str:
-    return "csv" if path.lower().endswith(".csv") else "jsonl"
+    lower = path.lower()
+    if lower.endswith(".csv"):
+        return "csv"
+    return "parquet" if lower.endswith((".parquet", ".pq")) else "jsonl"
 
 
 def parse_text(text: str, fmt: str = "jsonl") -> tuple[list[UsageEvent], list[LineError]]:
