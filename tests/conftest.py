@@ -24,11 +24,16 @@ def example_tree(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def cli_command() -> list[str]:
+    """The installed console script (or the module, where it is not installed)."""
+    exe = Path(sys.executable).with_name("billing-reconciler")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "billing_reconciler.cli"]
+
+
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, input: str | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
     """Run the installed console script as a real subprocess."""
-    exe = Path(sys.executable).with_name("billing-reconciler")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "billing_reconciler.cli"]
+    command = cli_command()
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     result = subprocess.run([*command, *args], cwd=cwd, env=full_env, input=input,
                             capture_output=True, text=True, timeout=600)

@@ -34,11 +34,16 @@ class _Group(click.Group):
             raise
 
     def invoke(self, ctx: click.Context):
+        from ..events.engine import EventsError
+
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # unknown command, bad option or value, missing argument
             exc.exit_code = 1  # click's message is kept; only the code changes
             raise
+        except EventsError as exc:  # the events file: busy, unreadable, not configured
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - filtered to database errors below
             if not _is_database_error(exc):
                 raise
@@ -66,13 +71,21 @@ def _first_line(exc: BaseException) -> str:
                    "Env: BILLING_RECONCILER_STORE.")
 @click.option("--manifests", "manifests_dir", envvar="BILLING_RECONCILER_MANIFESTS", default="manifests",
               show_default=True, metavar="DIR", help="Directory of YAML manifests.")
+@click.option("--events-db", envvar="BILLING_RECONCILER_EVENTS_DB", default=None, metavar="PATH",
+              help="The DuckDB file usage events live in (default: events.duckdb beside a SQLite store; "
+                   "required with a PostgreSQL store). Env: BILLING_RECONCILER_EVENTS_DB.")
+@click.option("--events-memory", envvar="BILLING_RECONCILER_EVENTS_MEMORY", default=None, metavar="SIZE",
+              help="DuckDB's memory limit for events (default 2GB; e.g. 512MB, 8GB); past it, it spills to disk. "
+                   "Env: BILLING_RECONCILER_EVENTS_MEMORY.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the manifest parse cache.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour, even on a terminal.")
 @click.version_option(package_name="billing-reconciler")
 @click.pass_context
-def main(ctx: click.Context, store: str | None, manifests_dir: str, no_cache: bool, no_color: bool) -> None:
+def main(ctx: click.Context, store: str | None, manifests_dir: str, events_db: str | None, events_memory: str | None,
+         no_cache: bool, no_color: bool) -> None:
     """Billing configuration as code: manifests in git, reviewed plans, safe applies."""
-    ctx.obj = Settings(store_url=store, manifests_dir=manifests_dir, use_cache=not no_cache, no_color=no_color)
+    ctx.obj = Settings(store_url=store, manifests_dir=manifests_dir, use_cache=not no_cache, no_color=no_color,
+                       events_db=events_db, events_memory=events_memory)
 
 
 # Command modules; each exports COMMANDS (a list of click commands). A module that is not

@@ -19,6 +19,8 @@ class Settings:
     manifests_dir: str
     use_cache: bool
     no_color: bool
+    events_db: str | None = None
+    events_memory: str | None = None
 
     @property
     def store(self) -> str:

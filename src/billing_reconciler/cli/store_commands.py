@@ -49,6 +49,7 @@ def init_command(settings: Settings, fmt: str) -> None:
     store = open_store(settings, create=True)
     ignore_working_files()
     lineage, created = store.init()
+    _open_events_file(settings)
     manifests = Path(settings.manifests_dir)
     made_manifests = not manifests.exists()
     if made_manifests:
@@ -63,6 +64,24 @@ def init_command(settings: Settings, fmt: str) -> None:
                f" store {display(store.url)} (lineage {lineage}, schema v{store.schema_version()}).")
     if made_manifests:
         click.echo(f"Created {manifests}/.")
+
+
+def _open_events_file(settings: Settings) -> None:
+    """Create the events file (moving an older store's events into it) where its path is known:
+    a PostgreSQL store without --events-db gets its file named at the first ingest."""
+    from ..events.billing import open_events
+    from ..events.engine import EventsError, events_path
+
+    try:
+        events_path(settings.store, settings.events_db)
+    except EventsError:
+        return
+    from .rating_commands import report_moved
+
+    moved: list = []
+    with open_events(settings.store, settings.events_db, memory_limit=settings.events_memory, moved=moved):
+        pass
+    report_moved(moved)
 
 
 def _make_plan(settings: Settings, targets, prune, replace, refresh: bool = True):
@@ -223,7 +242,7 @@ def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
     from ..service import billing_state, plan_state
 
     try:
-        events = read_usage(usage_file)
+        events = read_usage(usage_file, memory_limit=settings.events_memory)
         impact = invoice_impact(billing_state(store), plan_state(store, plan), usage_file, events)
     except UsageFileError as exc:
         fail(str(exc))

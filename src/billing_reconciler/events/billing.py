@@ -1,40 +1,74 @@
-"""Glue between the store and the rating engine: the state, the SQL aggregation, the invoices.
+"""Glue between the stores and the rating engine: the state, the events file, the invoices.
 
-The only place that reads the store for rating; everything it calls in `rating/` is pure.
+The only place that reads the stores for rating; everything it calls in `rating/` is pure.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy.engine import Engine
+import duckdb
 
 from ..rating import BillingState, RatingResult, rate, usage_request
 from .aggregate import aggregate
+from .engine import EventsError, connect, events_path
+from .ingest import IngestResult
 
 
-class StoreNotReady(Exception):
+class StoreNotReady(EventsError):
     pass
 
 
-def open_engine(url: str) -> Engine:
-    """The store's engine; the store must have been created with `billing-reconciler init`."""
-    from sqlalchemy import inspect
+@contextmanager
+def open_events(store_url: str, events_db: str | os.PathLike[str] | None = None, *, read_only: bool = False,
+                memory_limit: str | None = None, moved: list[IngestResult] | None = None):
+    """The events file of this store, open for the duration of the block.
 
+    Writers (`init`, `ingest`) move an older store's `usage_events` into the file first (once:
+    `events.move`); readers (`invoices`) of a file that has not been moved yet do the same,
+    opening it for writing for that first time. `moved` receives the move's result, if one ran.
+    """
     from ..store import NotInitialized
     from ..store.access import open_existing
-    from ..store.urls import StoreUrlError, display
+    from ..store.urls import StoreUrlError
 
     try:
-        engine = open_existing(url).engine
+        store = open_existing(store_url)  # never creates a store; an unreachable one raises
     except (StoreUrlError, NotInitialized) as exc:
         raise StoreNotReady(str(exc)) from None
-    if not inspect(engine).has_table("usage_events"):
-        raise StoreNotReady(f"the store at {display(url)} has no usage_events table: run `billing-reconciler init` "
-                            "to upgrade it")
-    return engine
+    try:
+        path = events_path(store_url, events_db)
+        con = connect(path, read_only=read_only, memory_limit=memory_limit)
+        if read_only and _needs_move(con, store.engine):
+            con.close()
+            con = connect(path, memory_limit=memory_limit)
+            read_only = False
+        try:
+            if not read_only:
+                from .move import move_store_events
+
+                result = move_store_events(con, store.engine)
+                if result is not None and moved is not None:
+                    moved.append(result)
+            yield con
+        finally:
+            con.close()
+    finally:
+        store.close()
+
+
+def _needs_move(con: duckdb.DuckDBPyConnection, engine) -> bool:
+    from sqlalchemy import inspect
+
+    try:
+        done = con.execute("SELECT 1 FROM store_moves LIMIT 1").fetchone() is not None
+    except duckdb.CatalogException:
+        done = False
+    return not done and inspect(engine).has_table("usage_events")
 
 
 def state_from_store(url: str) -> BillingState:
@@ -53,13 +87,31 @@ def state_from_manifests(directory: str | os.PathLike[str]) -> BillingState:
     return manifests_state(load_or_raise(directory).manifests)
 
 
-def rate_store(engine: Engine, states: Iterable[BillingState] | BillingState, until: datetime, *,
-               start: datetime | None = None, customers: Iterable[str] | None = None,
-               workers: int = 2) -> list[RatingResult]:
+def rate_store(con: duckdb.DuckDBPyConnection, states: Iterable[BillingState] | BillingState, until: datetime, *,
+               start: datetime | None = None, customers: Iterable[str] | None = None) -> list[RatingResult]:
     """Rate the stored events against one or more states (one aggregation pass serves them all,
     e.g. the state before and after a plan). Returns one result per state, in order."""
     states = [states] if isinstance(states, BillingState) else list(states)
     customers = list(customers) if customers is not None else None
     request = usage_request(states, until, customers)
-    usage = aggregate(engine, request.queries, request.cuts, workers=workers)
+    usage = aggregate(con, request.queries, request.cuts)
     return [rate(s, usage, until, start=start, customers=customers) for s in states]
+
+
+def events_in_file(path: str | os.PathLike[str], fmt: str, *, memory_limit: str | None = None):
+    """A throw-away in-memory events database holding the events of one file (read in place:
+    nothing is written next to the store). Returns (connection, IngestResult)."""
+    from .ingest import ingest_file
+
+    con = _memory(memory_limit)
+    return con, ingest_file(con, Path(path), fmt)
+
+
+def _memory(memory_limit: str | None) -> duckdb.DuckDBPyConnection:
+    from .engine import DEFAULT_MEMORY, SCHEMA
+
+    con = duckdb.connect(":memory:", config={"memory_limit": memory_limit or os.environ.get(
+        "BILLING_RECONCILER_EVENTS_MEMORY") or DEFAULT_MEMORY})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(SCHEMA)
+    return con

@@ -1,7 +1,7 @@
 """Aggregated usage on its way into a `UsageTable`: per metric, (customer ref, window, dims) -> value.
 
-Both sources of a rating run (the rollup and, where it cannot answer, the raw events) add here;
-values combine by the metric's rule. LATEST is held as (micros, transaction id, value) so that
+The rows of DuckDB's GROUP BYs add here; rows that land on the same key (numeric group values
+DuckDB writes differently, 3.0 and 3) combine by the metric's rule. LATEST is held as (micros, transaction id, value) so that
 ties between events with the same timestamp go to the greater transaction id whichever source
 they came from; the table gets (micros, value).
 """

@@ -15,8 +15,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, TextIO
 
 from ..bounds import LAST_YEAR, first_out_of_bounds
@@ -51,20 +54,16 @@ def event_from_mapping(data: Any) -> UsageEvent:
     unknown = sorted(set(data) - {*REQUIRED, "properties"})
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(unknown)}")
-    try:
-        timestamp = parse_timestamp(data["timestamp"])
-    except ValueError:
-        raise ValueError(f"timestamp {data['timestamp']!r} is not an RFC 3339 time with a timezone "
-                         "(e.g. 2024-11-03T10:00:00Z)") from None
+    timestamp = _timestamp(data["timestamp"])
     if timestamp.year >= LAST_YEAR:
         raise ValueError(f"timestamp {data['timestamp']!r} is too far in the future: events must be before "
                          f"{LAST_YEAR}-01-01T00:00:00Z")
     properties = data.get("properties") or {}
     if not isinstance(properties, dict):
         raise ValueError("properties must be an object")
-    refused = first_out_of_bounds(properties, max_depth=MAX_DEPTH)
-    if refused is not None:
-        raise ValueError(f"properties.{refused[0]}: {refused[1]}")
+    problem = exactness_problem(properties)
+    if problem is not None:
+        raise ValueError(problem)
     return UsageEvent(data["transaction_id"], data["customer_id"], data["event_type"], timestamp, properties)
 
 
@@ -76,6 +75,51 @@ def not_utf8(text: str) -> str | None:
         byte = ord(text[exc.start]) - 0xDC00 if 0xDC80 <= ord(text[exc.start]) <= 0xDCFF else None
         what = f"byte 0x{byte:02x}" if byte is not None else "a lone surrogate"
         return f"not UTF-8 text ({what} at column {exc.start + 1}); save the file as UTF-8"
+
+
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        m = _DATE.match(text)
+        if m is not None:
+            try:
+                date(int(m[1]), int(m[2]), int(m[3]))
+            except ValueError:
+                raise ValueError(f"timestamp {text!r} has an invalid date ({m[0]} does not exist)") from None
+        if "timezone" in str(exc):
+            raise ValueError(f"timestamp {text!r} has no timezone (e.g. 2024-11-03T10:00:00Z)") from None
+        raise ValueError(f"timestamp {text!r} is not an RFC 3339 time with a timezone "
+                         "(e.g. 2024-11-03T10:00:00Z)") from None
+
+
+def exactness_problem(properties: Mapping[str, Any]) -> str | None:
+    """Why a property value is refused (bounds.py: the one bound on numbers, which the event engine
+    sums exactly as DECIMAL(38, 12)), or None; numbers in nested values too."""
+    refused = first_out_of_bounds(properties, max_depth=MAX_DEPTH)
+    if refused is not None:
+        return f"properties.{refused[0]}: {refused[1]}"
+    for name, value in properties.items():
+        if _not_finite(value, MAX_DEPTH):
+            shown = "NaN" if value != value else str(value)
+            return f"properties.{name}: {shown} is not a finite number"
+    return None
+
+
+def _not_finite(value: Any, depth: int) -> bool:
+    """NaN and infinities cannot be summed by the event engine (nor stored as JSON)."""
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, Decimal):
+        return not value.is_finite()
+    if depth > 0 and isinstance(value, dict):
+        return any(_not_finite(v, depth - 1) for v in value.values())
+    if depth > 0 and isinstance(value, list):
+        return any(_not_finite(v, depth - 1) for v in value)
+    return False
     return None
 
 
@@ -148,7 +192,10 @@ def parse_file(stream: TextIO, fmt: str) -> Iterator[UsageEvent | LineError]:
 
 
 def detect_format(path: str) -> str:
-    return "csv" if path.lower().endswith(".csv") else "jsonl"
+    lower = path.lower()
+    if lower.endswith(".csv"):
+        return "csv"
+    return "parquet" if lower.endswith((".parquet", ".pq")) else "jsonl"
 
 
 def parse_text(text: str, fmt: str = "jsonl") -> tuple[list[UsageEvent], list[LineError]]:

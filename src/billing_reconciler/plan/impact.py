@@ -5,19 +5,21 @@ plan ran (its requests executed on the emulator and rolled back: `service.plan_s
 `plan --from-ref`, the two revisions' manifests each applied to a throw-away emulator. Both states
 come through the same readers. Both are rated over the same window: from each contract's start
 to the first of the month after the last event (so the statement period holding the last
-events is complete).
+events is complete). The usage file is read in place by DuckDB (`read_usage`), and one
+aggregation pass serves both states.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..canonical import normalize
-from ..events.parse import detect_format, parse_text
-from ..rating import BillingState, rate_events, totals_by_customer
+from ..events.parse import detect_format
+from ..rating import BillingState, totals_by_customer
 
 
 class UsageFileError(Exception):
@@ -29,33 +31,56 @@ def rating_window_end(last_event: datetime) -> datetime:
     return datetime(year, month, 1, tzinfo=timezone.utc)
 
 
-def read_usage(events_path: str | Path) -> list:
+@dataclass
+class UsageFile:
+    """A usage file read in place by DuckDB: an in-memory events database (nothing written)."""
+
+    path: Path
+    con: Any
+    events: int
+    last: datetime | None
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def read_usage(events_path: str | Path, *, memory_limit: str | None = None) -> UsageFile:
+    from ..events.billing import events_in_file
+
     path = Path(events_path)
     try:
-        text = path.read_text(encoding="utf-8-sig", errors="surrogateescape")  # bad bytes: that line only
-        events, errors = parse_text(text, detect_format(str(path)))
+        con, result = events_in_file(path, detect_format(str(path)), memory_limit=memory_limit)
     except OSError as exc:
         raise UsageFileError(f"cannot read usage events {path}: {exc.strerror}") from None
-    if errors:
-        listed = "; ".join(str(e) for e in errors[:5])
-        raise UsageFileError(f"{path}: {len(errors)} bad line(s) ({listed}); fix them to compare invoices")
-    return events
+    if result.errors:
+        con.close()
+        listed = "; ".join(str(e) for e in result.errors[:5])
+        raise UsageFileError(f"{path}: {len(result.errors)} bad line(s) ({listed}); fix them to compare invoices")
+    count, last = con.execute('SELECT count(*), epoch_us(max("timestamp")) FROM usage_events').fetchone()
+    return UsageFile(path, con, count, None if last is None else datetime.fromtimestamp(last / 1_000_000, timezone.utc))
 
 
 def invoice_impact(before_state: BillingState, after_state: BillingState, events_path: str | Path,
-                   events: list | None = None) -> dict[str, Any]:
+                   events: UsageFile | None = None) -> dict[str, Any]:
+    """Both states rated over the same events in one aggregation pass; closes `events`."""
+    from ..events.billing import rate_store
+
     path = Path(events_path)
-    events = read_usage(path) if events is None else events
-    if not events:
-        return {"usage": str(path), "events": 0, "until": None, "customers": []}
-    until = rating_window_end(max(e.timestamp for e in events))
-    before = totals_by_customer(rate_events(before_state, events, until).invoices)
-    after = totals_by_customer(rate_events(after_state, events, until).invoices)
+    usage = read_usage(path) if events is None else events
+    try:
+        if not usage.events:
+            return {"usage": str(path), "events": 0, "until": None, "customers": []}
+        until = rating_window_end(usage.last)
+        rated_before, rated_after = rate_store(usage.con, [before_state, after_state], until)
+    finally:
+        usage.close()
+    before = totals_by_customer(rated_before.invoices)
+    after = totals_by_customer(rated_after.invoices)
     rows = []
     for customer in sorted(set(before) | set(after)):
         b, a = before.get(customer, Decimal(0)), after.get(customer, Decimal(0))
         if a != b:
             rows.append({"customer": customer, "before": normalize(b), "after": normalize(a),
                          "delta": normalize(a - b)})
-    return {"usage": str(path), "events": len(events), "until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return {"usage": str(path), "events": usage.events, "until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "customers": rows}

@@ -126,10 +126,16 @@ class EmulatorStateRow(SQLModel, table=True):
     revision: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
+# --- Retired: usage events live in DuckDB (`events.engine`) ------------------------------------
+# The four usage tables below are no longer written or read, except by `events.move`, which copies
+# an older store's events into the DuckDB file once. They stay defined because the v4 baseline
+# revision and the pre-Alembic steps create and alter them; the Alembic revision that drops them
+# deletes these classes and `events/rollup.py`.
+
+
 class UsageEventRow(SQLModel, table=True):
-    """A usage event as ingested. `customer_ref` is what the event sent (an ingest alias, a
-    customer key or a remote id); it is resolved at rating time, so aliases added later
-    attribute earlier usage retroactively."""
+    """A usage event as ingested by releases before the DuckDB events file. `customer_ref` is what
+    the event sent (an ingest alias, a customer key or a remote id)."""
 
     __tablename__ = "usage_events"
 
