@@ -568,3 +568,197 @@ def accounts(draw) -> list[dict[str, Any]]:
         docs.append(c)
         docs.append(draw(contract(f"{name}-2025", c, catalog)))
     return docs
+
+
+# --- edits the billing API allows --------------------------------------------------------------
+
+NEW_KEYS = ("epsilon", "zeta")
+ARCHIVABLE = ("commits", "credits", "scheduled_charges", "overrides")
+
+
+def _named_commits(spec: dict[str, Any]) -> set[str]:
+    return {k for o in spec.get("overrides", []) for s in o.get("override_specifiers", [])
+            for k in s.get("commits", []) + s.get("recurring_commits", [])}
+
+
+@st.composite
+def edited_contract(draw, d: dict[str, Any], catalog: list[dict[str, Any]]) -> None:
+    spec = d["spec"]
+    start = datetime.strptime(spec["starting_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    terms = Terms(catalog, start)
+    terms.card = spec.get("rate_card")
+    explicit = spec.get("multiplier_override_prioritization") == "EXPLICIT"
+    if draw(st.booleans()):
+        spec["name"] = draw(text("Renamed"))
+    if draw(st.booleans()):
+        spec["ending_before"] = ts(start + timedelta(days=draw(st.integers(300, 900)), minutes=draw(st.integers(0, 1439))))
+    if draw(st.booleans()):
+        spec["net_payment_terms_days"] = Decimal(45)
+    if draw(st.booleans()):
+        spec["custom_fields"] = draw(custom_fields)
+    # remove archivable items (not commits an override names)
+    for name in ARCHIVABLE:
+        items = spec.get(name, [])
+        named = _named_commits(spec) if name == "commits" else set()
+        for item in list(items):
+            if item["key"] not in named and draw(st.integers(0, 3)) == 0:
+                items.remove(item)
+    # change items in place
+    for c in spec.get("commits", []) + spec.get("credits", []):
+        if draw(st.booleans()):
+            continue
+        change = draw(st.sampled_from(["name", "priority", "rollover", "access", "invoice", "scope"]))
+        if change == "name":
+            c["name"] = draw(text("Changed"))
+        elif change == "priority":
+            c["priority"] = draw(priorities)
+        elif change == "rollover":
+            c["rollover_fraction"] = draw(fractions)
+        elif change == "access" and c.get("type") != "POSTPAID":
+            items = c["access_schedule"]["schedule_items"]
+            if len(items) > 1 and draw(st.booleans()):
+                items.pop(draw(st.integers(0, len(items) - 1)))
+            else:
+                items.extend(draw(access_schedule(terms, 1))["schedule_items"])
+        elif change == "invoice" and c.get("type") == "PREPAID" and "schedule_items" in c.get("invoice_schedule", {}):
+            c["invoice_schedule"]["schedule_items"].extend(draw(schedule_items(terms, 1)))
+        elif change == "scope" and "specifiers" not in c:
+            c.pop("applicable_products", None)
+            c["applicable_product_tags"] = draw(tags)
+    for o in spec.get("overrides", []):
+        if draw(st.integers(0, 2)) == 0:  # a changed override: removed and added again
+            if o.get("multiplier") is not None:
+                o["multiplier"] = draw(decimals("0", "3", 4))
+            else:
+                o["entitled"] = not o.get("entitled", False)
+    for c in spec.get("scheduled_charges", []):
+        if draw(st.booleans()):
+            c["netsuite_sales_order_id"] = draw(identifiers)
+        if "schedule_items" in c["schedule"] and draw(st.booleans()):
+            c["schedule"]["schedule_items"].extend(draw(schedule_items(terms, 1)))
+    for name in ("recurring_commits", "recurring_credits"):
+        for r in spec.get(name, []):
+            change = draw(st.sampled_from(["none", "quantity", "price", "end", "rate_type"]))
+            if change == "quantity" and "quantity" in r["access_amount"]:
+                r["access_amount"]["quantity"] = draw(quantities)
+            elif change == "price":
+                r["access_amount"]["unit_price"] = draw(cents)
+            elif change == "end":
+                r["ending_before"] = ts(datetime.strptime(r["starting_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                                        + timedelta(days=draw(st.integers(30, 500))))
+            elif change == "rate_type":
+                r["rate_type"] = draw(st.sampled_from(["COMMIT_RATE", "LIST_RATE"]))
+    for s in spec.get("subscriptions", []):
+        sub_start = datetime.strptime(s["starting_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        change = draw(st.sampled_from(["none", "end", "quantity", "seats"]))
+        seat_based = s.get("quantity_management_mode") == "SEAT_BASED"
+        if change == "end":
+            s["ending_before"] = ts(sub_start + timedelta(days=draw(st.integers(30, 500)), minutes=7))
+        elif change == "quantity" and not seat_based:
+            s.setdefault("quantity_updates", []).append({"starting_at": ts(draw(instant(sub_start + timedelta(days=100), 30))),
+                                                         "quantity": draw(st.integers(1, 30))})
+        elif change == "seats" and seat_based:
+            s.setdefault("seat_updates", {}).setdefault("remove_seat_ids", []).append(
+                {"seat_ids": ["u1"], "starting_at": ts(draw(instant(sub_start + timedelta(days=100), 30)))})
+    # add items (new keys), possibly an override naming a commit added now
+    if draw(st.booleans()):
+        spec.setdefault("commits", []).append(draw(commit(draw(st.sampled_from(NEW_KEYS)), terms)))
+    if draw(st.booleans()):
+        spec.setdefault("credits", []).append(draw(credit("epsilon", terms)))
+    if draw(st.booleans()):
+        spec.setdefault("scheduled_charges", []).append(draw(scheduled_charge("epsilon", terms)))
+    if draw(st.booleans()):
+        spec.setdefault("discounts", []).append(draw(scheduled_charge("epsilon", terms)))
+    if draw(st.booleans()):
+        spec.setdefault("professional_services", []).append(draw(professional_service("epsilon", terms)))
+    if terms.subscription_rates() and draw(st.booleans()):
+        sub = draw(subscription("epsilon", terms))
+        spec.setdefault("subscriptions", []).append(sub)
+        if draw(st.booleans()):
+            spec.setdefault("recurring_credits", []).append(draw(recurring("epsilon", terms, [sub], False)))
+    if draw(st.booleans()):
+        spec.setdefault("recurring_commits", []).append(draw(recurring("zeta", terms, [], True)))
+    if draw(st.booleans()):
+        commit_keys = [c["key"] for c in spec.get("commits", [])]
+        recurring_keys = [c["key"] for c in spec.get("recurring_commits", [])]
+        spec.setdefault("overrides", []).append(draw(override("zeta", terms, explicit, commit_keys, recurring_keys)))
+    # usage filter: a new one from a later time
+    if draw(st.booleans()):
+        current = (spec.get("usage_filter") or {}).get("starting_at", spec["starting_at"])
+        later = datetime.strptime(current, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC) + timedelta(days=draw(st.integers(1, 90)), minutes=draw(st.integers(1, 600)))
+        spec["usage_filter"] = usage_filter(draw, later)
+    for name, prepaid in (("spend_threshold_configuration", False), ("prepaid_balance_threshold_configuration", True)):
+        choice = draw(st.sampled_from(["keep", "keep", "change", "remove"]))
+        if choice == "change":
+            spec[name] = draw(threshold(terms, prepaid))
+        elif choice == "remove":
+            spec.pop(name, None)
+    for name in list(spec):
+        if spec[name] == []:
+            del spec[name]
+    valid("Contract", spec)
+
+
+@st.composite
+def edited(draw, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The account after edits the API can make (each document still valid)."""
+    docs = copy.deepcopy(docs)
+    catalog = [d for d in docs if d["kind"] in ("BillableMetric", "Product", "RateCard")]
+    for d in docs:
+        spec = d["spec"]
+        if d["kind"] == "BillableMetric" and draw(st.booleans()):
+            spec["name"] = draw(text("Renamed metric"))
+        elif d["kind"] == "Product" and draw(st.booleans()):
+            spec["name"] = draw(text("Renamed product"))
+            if draw(st.booleans()):
+                spec["tags"] = draw(tags)
+            if draw(st.booleans()):
+                spec["netsuite_internal_item_id"] = draw(identifiers)
+            valid("Product", spec)
+        elif d["kind"] == "RateCard":
+            if draw(st.booleans()):
+                spec["name"] = draw(text("Renamed card"))
+            if draw(st.booleans()):
+                spec["description"] = draw(text("New about"))
+            if draw(st.booleans()):  # a new rate line, or a later period of an open one
+                open_rates = [r for r in spec["rates"] if "ending_before" not in r and r["rate_type"] != "SUBSCRIPTION"
+                              and not any(o is not r and o["product"] == r["product"] for o in spec["rates"])]
+                if open_rates:
+                    r = draw(st.sampled_from(open_rates))
+                    start = datetime.strptime(r["starting_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                    later = dict(r, starting_at=ts(start + timedelta(days=draw(st.integers(1, 300)), minutes=13)),
+                                 price=draw(prices), rate_type="FLAT")
+                    later.pop("tiers", None)
+                    r["ending_before"] = later["starting_at"]  # adding the later rate ends this one
+                    spec["rates"].append(later)
+            valid("RateCard", spec)
+        elif d["kind"] == "Customer":
+            name = d["metadata"]["name"]
+            if draw(st.booleans()):
+                spec["name"] = draw(text(f"Customer {name} renamed"))
+            if draw(st.booleans()):
+                spec["ingest_aliases"] = draw(st.lists(st.sampled_from([f"{name}-prod", f"{name}-new"]), min_size=1,
+                                                       max_size=2, unique=True))
+            if draw(st.booleans()):
+                spec["custom_fields"] = draw(custom_fields)
+            configs = spec.get("customer_billing_provider_configurations", [])
+            original = {c["key"] for c in configs}
+            used = {c["spec"].get("billing_provider_configuration", {}).get("billing_provider_configuration")
+                    for c in docs if c["kind"] == "Contract" and c["spec"]["customer"] == name}
+            for c in list(configs):
+                if c["key"] not in used and draw(st.integers(0, 2)) == 0:
+                    configs.remove(c)
+            missing = sorted(set(PROVIDERS) - original)
+            if missing and draw(st.booleans()):
+                key = draw(st.sampled_from(missing))
+                provider, config = PROVIDERS[key]
+                configs.append({"key": key, "billing_provider": provider, "delivery_method": "direct_to_billing_provider",
+                                "configuration": {k: f"{v}-{name}-2" for k, v in config.items()}})
+            if configs:
+                spec["customer_billing_provider_configurations"] = configs
+            else:
+                spec.pop("customer_billing_provider_configurations", None)
+            valid("Customer", spec)
+        elif d["kind"] == "Contract" and draw(st.integers(0, 3)):
+            draw(edited_contract(d, catalog))
+    return docs

@@ -274,9 +274,7 @@ def update_rate_card(emu: Emulator, _p, body):
     for name, value in body.items():
         if name == "rate_card_id":
             continue
-        if name == "add_credit_type_conversions":
-            card.setdefault("credit_type_conversions", []).extend(value)
-        elif value is None:
+        if value is None:
             card.pop(name, None)
         else:
             card[name] = value
@@ -543,8 +541,13 @@ def _threshold(name: str):
     def handler(emu, contract, key, value, body):
         if key.startswith("add_"):
             contract[name] = value
-        else:
-            contract.setdefault(name, {}).update(value)
+            return
+        threshold = contract.setdefault(name, {})
+        for field, given in value.items():  # a partial update; null clears a field
+            if given is None:
+                threshold.pop(field, None)
+            else:
+                threshold[field] = given
     return handler
 
 

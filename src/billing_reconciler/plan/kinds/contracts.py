@@ -13,6 +13,7 @@ from typing import Any
 
 from ...canonical import dumps
 from ...money import USD_CREDIT_TYPE_ID
+from ...specform import without_default_credit_type
 from ..context import PlanContext, schedule_item_id
 from ..diff import field_changes, keyed
 from ..operations import Action, Change, ItemEffect, ref
@@ -236,7 +237,8 @@ def _top_level(ctx: PlanContext, m, before: dict, after: dict, edit: Edit) -> No
 
 
 def _keyed_list(ctx: PlanContext, m, actual, name: str, edit: Edit) -> None:
-    old, new = keyed(actual.spec.get(name)), keyed(m.spec.get(name))
+    # Compared as the backend reads them back: the default (USD) credit type means the same as none.
+    old, new = keyed(actual.spec.get(name)), keyed([without_default_credit_type(i) for i in m.spec.get(name, [])])
     positions = {item["key"]: i for i, item in enumerate(m.spec.get(name, []))}
     for key in sorted(set(new) - set(old)):
         edit.add(ADD_KEY[name], _item_body(ctx, m, actual, name, new[key]))
@@ -447,6 +449,9 @@ UPDATERS = {
 }
 
 
+THRESHOLD_CLEARABLE = ("discount_configuration", "custom_credit_type_id")  # nullable in update_*_threshold_configuration
+
+
 def _thresholds(ctx: PlanContext, before: dict, after: dict, edit: Edit) -> None:
     for name in ("spend_threshold_configuration", "prepaid_balance_threshold_configuration"):
         old, new = before.get(name), after.get(name)
@@ -456,7 +461,12 @@ def _thresholds(ctx: PlanContext, before: dict, after: dict, edit: Edit) -> None
             # No removal key exists: disabling is how a threshold is turned off.
             new = {**old, "is_enabled": False}
         key = ("add_" if old is None else "update_") + name
-        edit.body[key] = ctx.api(new)
+        body = ctx.api(new)
+        # update_* is a partial update: a field the manifest no longer has is cleared with null.
+        for field in THRESHOLD_CLEARABLE:
+            if old is not None and field in old and field not in new:
+                body[field] = None
+        edit.body[key] = body
         edit.changes.append(Change(name, old, after.get(name)))
 
 
