@@ -174,7 +174,9 @@ def rate_card(draw, key: str, products: dict[str, dict[str, Any]]) -> dict[str, 
         lambda f: [{"custom_credit_type_id": CUSTOM_CREDIT_TYPE, "fiat_per_custom_credit": f}], prices))
     priced = [k for k, p in products.items() if p["type"] in ("USAGE", "SUBSCRIPTION", "FIXED")]
     rates = []
-    for product_key in draw(st.lists(st.sampled_from(priced), min_size=1, max_size=4, unique=True)):
+    chosen = draw(st.lists(st.sampled_from(priced), min_size=1, max_size=4, unique=True))
+    chosen += [] if "seats" in chosen else ["seats"]  # every card prices the subscription product
+    for product_key in chosen:
         ptype = products[product_key]["type"]
         pricing = "pricing_group_key" in products[product_key]
         start = draw(instant(BASE - timedelta(days=400), 60))
@@ -626,7 +628,7 @@ def edited_contract(draw, d: dict[str, Any], catalog: list[dict[str, Any]]) -> N
             c.pop("applicable_products", None)
             c["applicable_product_tags"] = draw(tags)
     for o in spec.get("overrides", []):
-        if draw(st.integers(0, 2)) == 0:  # a changed override: removed and added again
+        if draw(st.booleans()):  # a changed override: removed and added again
             if o.get("multiplier") is not None:
                 o["multiplier"] = draw(decimals("0", "3", 4))
             else:
