@@ -627,6 +627,12 @@ def edited_contract(draw, d: dict[str, Any], catalog: list[dict[str, Any]]) -> N
         elif change == "scope" and "specifiers" not in c:
             c.pop("applicable_products", None)
             c["applicable_product_tags"] = draw(tags)
+    # schedule items removed (each is sent as remove_schedule_items by its id)
+    for c in spec.get("commits", []) + spec.get("credits", []) + spec.get("scheduled_charges", []):
+        for schedule in ("access_schedule", "invoice_schedule", "schedule"):
+            items = (c.get(schedule) or {}).get("schedule_items") or []
+            if len(items) > 1 and draw(st.booleans()):
+                items.pop(draw(st.integers(0, len(items) - 1)))
     for o in spec.get("overrides", []):
         if draw(st.booleans()):  # a changed override: removed and added again
             if o.get("multiplier") is not None:

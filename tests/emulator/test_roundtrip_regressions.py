@@ -114,3 +114,29 @@ def test_the_default_credit_type_written_out_is_no_change_to_rates_and_commits(s
     assert {o.op for o in plan.operations} == {"update_rate_card", "edit_contract"}
     apply(store, plan)
     converge(store, account)
+
+
+def test_the_emulator_refuses_a_subscription_config_naming_no_subscription_of_the_contract(store, tmp_path):
+    # Without this, an emulator that forgot to link temporary_ids passed the round trip: the reader
+    # gives back the unresolved temporary id, which is what the manifest says.
+    import pytest
+
+    from billing_reconciler.apply.backends.embedded import EmbeddedBackend
+    from billing_reconciler.emulator.refusals import RequestRefused
+
+    account = Account(tmp_path, small_account(1))
+    converge(store, account)
+    snapshot = store.snapshot()
+    contract, customer_ = snapshot.objects["Contract/c1-2024"], snapshot.objects["Customer/c1"]
+    product = snapshot.objects["Product/prepaid-commit"].remote_id
+    credit = {"product_id": product, "priority": 1, "starting_at": START,
+              "access_amount": {"unit_price": 100, "credit_type_id": USD_CREDIT_TYPE_ID},
+              "commit_duration": {"value": 1},
+              "subscription_config": {"subscription_id": "sub-unknown", "apply_seat_increase_config": {"is_prorated": True}}}
+    with store.transaction(holder="test") as conn:
+        emulator = EmbeddedBackend().emulator(conn)
+        with pytest.raises(RequestRefused) as refusal:
+            emulator.execute("POST", "/v2/contracts/edit", {"customer_id": customer_.remote_id,
+                                                            "contract_id": contract.remote_id,
+                                                            "add_recurring_credits": [credit]})
+    assert refusal.value.status == 404 and "subscription_config.subscription_id" in str(refusal.value)
