@@ -37,21 +37,21 @@ def comparable(spec: dict[str, Any]) -> dict[str, Any]:
         if name in THRESHOLDS and isinstance(value, dict) and value.get("is_enabled") is False:
             continue
         if name in KEYED_LISTS and isinstance(value, list):
-            value = sorted((_drop_default_credit_type(v) for v in value), key=lambda item: item.get("key", ""))
+            value = sorted((without_default_credit_type(v) for v in value), key=lambda item: item.get("key", ""))
         elif name == "rates" and isinstance(value, list):
-            value = sorted((_drop_default_credit_type(v) for v in value), key=rate_identity)
+            value = sorted((without_default_credit_type(v) for v in value), key=rate_identity)
         else:
-            value = _drop_default_credit_type(value)
+            value = without_default_credit_type(value)
         out[name] = value
     return out
 
 
-def _drop_default_credit_type(value: Any) -> Any:
+def without_default_credit_type(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _drop_default_credit_type(v) for k, v in value.items()
+        return {k: without_default_credit_type(v) for k, v in value.items()
                 if not (k == "credit_type_id" and v == USD_CREDIT_TYPE_ID)}
     if isinstance(value, list):
-        return [_drop_default_credit_type(v) for v in value]
+        return [without_default_credit_type(v) for v in value]
     return value
 
 

@@ -274,9 +274,7 @@ def update_rate_card(emu: Emulator, _p, body):
     for name, value in body.items():
         if name == "rate_card_id":
             continue
-        if name == "add_credit_type_conversions":
-            card.setdefault("credit_type_conversions", []).extend(value)
-        elif value is None:
+        if value is None:
             card.pop(name, None)
         else:
             card[name] = value
@@ -428,6 +426,7 @@ def create_contract(emu: Emulator, _p, body):
         else:
             contract[name] = api_shape(value)
     link_subscriptions(contract, temporary)
+    _check_subscription_links(contract)
     emu.put("contract", contract)
     return {"data": {"id": contract["id"]}}
 
@@ -449,6 +448,18 @@ def link_subscriptions(contract: dict[str, Any], temporary: dict[str, str]) -> N
             config = item.get("subscription_config")
             if config and config.get("subscription_id") in temporary:
                 config["subscription_id"] = temporary[config["subscription_id"]]
+
+
+def _check_subscription_links(contract: dict[str, Any]) -> None:
+    """A subscription_config names a subscription of the contract (by id, or by the temporary_id of
+    one created in the same request): anything else is refused, as the API does."""
+    ids = {s["id"] for s in contract.get("subscriptions", [])}
+    for name in ("recurring_commits", "recurring_credits"):
+        for i, item in enumerate(contract.get(name, [])):
+            config = item.get("subscription_config")
+            if config and config.get("subscription_id") not in ids:
+                raise refused(404, f"subscription not found on contract {contract['id']}: {config.get('subscription_id')}",
+                              f"{name}[{i}].subscription_config.subscription_id")
 
 
 @route("POST", "/v2/contracts/edit")
@@ -484,6 +495,7 @@ def edit_contract(emu: Emulator, _p, body):
             EDIT_FIELDS.get(key, _refuse_edit_key)(emu, contract, key, value, body)
     # A recurring credit added now may name a subscription added in the same edit.
     link_subscriptions(contract, temporary)
+    _check_subscription_links(contract)
     emu.put("contract", contract)
     return {"data": {"id": emu.new_id()}}
 
@@ -543,8 +555,13 @@ def _threshold(name: str):
     def handler(emu, contract, key, value, body):
         if key.startswith("add_"):
             contract[name] = value
-        else:
-            contract.setdefault(name, {}).update(value)
+            return
+        threshold = contract.setdefault(name, {})
+        for field, given in value.items():  # a partial update; null clears a field
+            if given is None:
+                threshold.pop(field, None)
+            else:
+                threshold[field] = given
     return handler
 
 

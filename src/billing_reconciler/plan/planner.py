@@ -52,7 +52,8 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     # The sub-items of every object that will be compared field by field, in one read.
     snapshot.load_items([actual for address, actual in snapshot.objects.items() if address in desired and (
         desired[address].digest != actual.applied_digest or actual.drifted)])
-    for address in sorted(desired, key=lambda a: (rank[desired[a].kind], a)):
+    # Within a kind, a composite product comes after the products it is made of (created first).
+    for address in sorted(desired, key=lambda a: (rank[desired[a].kind], bool(desired[a].spec.get("composite_products")), a)):
         manifest = desired[address]
         planner = PLANNERS[manifest.kind]
         actual = snapshot.objects.get(address)

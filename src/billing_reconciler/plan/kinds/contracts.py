@@ -8,9 +8,12 @@ the field named and the way out.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from ...canonical import dumps
 from ...money import USD_CREDIT_TYPE_ID
+from ...specform import without_default_credit_type
 from ..context import PlanContext, schedule_item_id
 from ..diff import field_changes, keyed
 from ..operations import Action, Change, ItemEffect, ref
@@ -74,6 +77,10 @@ def contract_api(ctx: PlanContext, m, value: Any) -> Any:
     for name in ("recurring_commits", "recurring_credits"):
         for item in body.get(name, []) if isinstance(body, dict) else []:
             _typed_amounts(item)
+    for sub in body.get("subscriptions", []) if isinstance(body, dict) else []:
+        if "seat_config" in sub:
+            # The API requires initial_seat_ids; the canonical form drops it when it is empty.
+            sub["seat_config"] = {"initial_seat_ids": [], **sub["seat_config"]}
     return body
 
 
@@ -107,12 +114,27 @@ def _filter_key(spec: dict[str, Any]) -> str:
     return spec["usage_filter"].get("starting_at", spec["starting_at"])
 
 
+def _names_new_items(m, body: dict[str, Any]) -> bool:
+    """Whether an item body names an item of this contract that has no id yet (a placeholder)."""
+    return re.search(re.escape("${" + m.address) + r"\.[a-z_]+\[", dumps(body)) is not None
+
+
 def create(ctx: PlanContext, m) -> list:
     spec = m.spec
-    items = [ItemEffect(name, item["key"], "add", item) for name in ADD_KEY for item in spec.get(name, [])]
+    body = contract_api(ctx, m, spec)
+    # A commit-specific override names commits by id; they have none before the create, so such
+    # overrides follow in an edit_contract, as add_overrides with the ids the create gave.
+    later = [(o, b) for o, b in zip(spec.get("overrides", []), body.get("overrides", [])) if _names_new_items(m, b)]
+    if later:
+        body["overrides"] = [b for b in body["overrides"] if not _names_new_items(m, b)] or None
+        if body["overrides"] is None:
+            del body["overrides"]
+    deferred = {o["key"] for o, _ in later}
+    items = [ItemEffect(name, item["key"], "add", item) for name in ADD_KEY for item in spec.get(name, [])
+             if not (name == "overrides" and item["key"] in deferred)]
     if "usage_filter" in spec:
         items.append(ItemEffect(USAGE_FILTERS, _filter_key(spec), "add", spec["usage_filter"]))
-    ops = [operation("create_contract", m.address, Action.CREATE, contract_api(ctx, m, spec), manifest=m,
+    ops = [operation("create_contract", m.address, Action.CREATE, body, manifest=m,
                      reason="new in manifests", changes=field_changes(None, spec), items=items)]
     # Scheduled quantity and seat changes are not create fields: they follow in one edit.
     edit = Edit(ref(f"Customer/{spec['customer']}"), ref(m.address))
@@ -120,9 +142,13 @@ def create(ctx: PlanContext, m) -> list:
         update = _subscription_schedule_update(ctx, m, {}, sub)
         if update:
             edit.add("update_subscriptions", update)
+    for override, override_body in later:
+        edit.add("add_overrides", override_body)
+        edit.items.append(ItemEffect("overrides", override["key"], "add", override))
     if not edit.empty:
         ops.append(operation("edit_contract", m.address, Action.CREATE, edit.body, manifest=m,
-                             reason="new in manifests: scheduled subscription changes"))
+                             reason="new in manifests: scheduled subscription changes and commit-specific overrides",
+                             items=edit.items))
     return ops
 
 
@@ -136,10 +162,14 @@ def update(ctx: PlanContext, m, actual, reason: str) -> list:
     for name in ADD_KEY:
         _keyed_list(ctx, m, actual, name, edit)
     _thresholds(ctx, before, after, edit)
+    later = _defer_overrides_naming_new_items(m, edit, Edit(customer_id, actual.remote_id))
     ops = []
     if not edit.empty:
         ops.append(operation("edit_contract", m.address, Action.UPDATE, edit.body, manifest=m, reason=reason,
                              changes=edit.changes, items=edit.items))
+    if not later.empty:
+        ops.append(operation("edit_contract", m.address, Action.UPDATE, later.body, manifest=m,
+                             reason=f"{reason}: overrides specific to the commits added", items=later.items))
     ops += _added_subscription_schedules(ctx, m, actual, customer_id, reason)
     ops += _usage_filter(ctx, m, actual, customer_id, reason)
     ops += custom_field_ops(ctx, m, "contract", actual.remote_id, before.get("custom_fields", {}),
@@ -164,6 +194,27 @@ def _added_subscription_schedules(ctx: PlanContext, m, actual, customer_id: str,
                       reason=f"{reason}: scheduled changes of the added subscriptions")]
 
 
+def _defer_overrides_naming_new_items(m, edit: Edit, later: Edit) -> Edit:
+    """Overrides that name commits the same edit adds cannot be sent with it (those commits have
+    no ids yet): they move to a second edit_contract, with their item effects."""
+    adds = edit.body.get("add_overrides", [])
+    added = [e for e in edit.items if e.list_name == "overrides" and e.effect == "add"]
+    keep = []
+    for body, effect in zip(adds, added):  # both in the order _keyed_list adds them
+        if _names_new_items(m, body):
+            later.add("add_overrides", body)
+            later.items.append(effect)
+            edit.items.remove(effect)
+        else:
+            keep.append(body)
+    if len(keep) != len(adds):
+        if keep:
+            edit.body["add_overrides"] = keep
+        else:
+            del edit.body["add_overrides"]
+    return later
+
+
 def _top_level(ctx: PlanContext, m, before: dict, after: dict, edit: Edit) -> None:
     for name, key in (("name", "update_contract_name"), ("ending_before", "update_contract_end_date"),
                       ("net_payment_terms_days", "update_net_payment_terms_days")):
@@ -186,7 +237,8 @@ def _top_level(ctx: PlanContext, m, before: dict, after: dict, edit: Edit) -> No
 
 
 def _keyed_list(ctx: PlanContext, m, actual, name: str, edit: Edit) -> None:
-    old, new = keyed(actual.spec.get(name)), keyed(m.spec.get(name))
+    # Compared as the backend reads them back: the default (USD) credit type means the same as none.
+    old, new = keyed(actual.spec.get(name)), keyed([without_default_credit_type(i) for i in m.spec.get(name, [])])
     positions = {item["key"]: i for i, item in enumerate(m.spec.get(name, []))}
     for key in sorted(set(new) - set(old)):
         edit.add(ADD_KEY[name], _item_body(ctx, m, actual, name, new[key]))
@@ -397,6 +449,9 @@ UPDATERS = {
 }
 
 
+THRESHOLD_CLEARABLE = ("discount_configuration", "custom_credit_type_id")  # nullable in update_*_threshold_configuration
+
+
 def _thresholds(ctx: PlanContext, before: dict, after: dict, edit: Edit) -> None:
     for name in ("spend_threshold_configuration", "prepaid_balance_threshold_configuration"):
         old, new = before.get(name), after.get(name)
@@ -406,7 +461,12 @@ def _thresholds(ctx: PlanContext, before: dict, after: dict, edit: Edit) -> None
             # No removal key exists: disabling is how a threshold is turned off.
             new = {**old, "is_enabled": False}
         key = ("add_" if old is None else "update_") + name
-        edit.body[key] = ctx.api(new)
+        body = ctx.api(new)
+        # update_* is a partial update: a field the manifest no longer has is cleared with null.
+        for field in THRESHOLD_CLEARABLE:
+            if old is not None and field in old and field not in new:
+                body[field] = None
+        edit.body[key] = body
         edit.changes.append(Change(name, old, after.get(name)))
 
 

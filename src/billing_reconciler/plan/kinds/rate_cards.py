@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...specform import rate_identity
+from ...specform import rate_identity, without_default_credit_type
 from ..context import PlanContext
 from ..diff import field_changes
 from ..operations import Action, ref
@@ -26,21 +26,14 @@ def create(ctx: PlanContext, m) -> list:
 def update(ctx: PlanContext, m, actual, reason: str) -> list:
     before, after = actual.spec, m.spec
     way_out = "create a new RateCard with a new key and move contracts to it"
-    if immutable(ctx, m, before, ["fiat_credit_type_id", "custom_fields"], way_out):
+    # rate-cards/update takes name, description and aliases only: credit type conversions are fixed at create.
+    if immutable(ctx, m, before, ["fiat_credit_type_id", "custom_fields", "credit_type_conversions"], way_out):
         return []
     changes = field_changes(before, after)
     ops = []
     meta = {name: after.get(name) for name in UPDATABLE if before.get(name) != after.get(name)}
-    added_conversions = [c for c in after.get("credit_type_conversions", [])
-                         if c not in before.get("credit_type_conversions", [])]
-    if any(c not in after.get("credit_type_conversions", []) for c in before.get("credit_type_conversions", [])):
-        ctx.refuse(m, ("spec", "credit_type_conversions"),
-                   "credit type conversions can only be added, never changed or removed; " + way_out)
-        return []
-    if meta or added_conversions:
+    if meta:
         body = {"rate_card_id": actual.remote_id, **meta}
-        if added_conversions:
-            body["add_credit_type_conversions"] = added_conversions
         ops.append(operation("update_rate_card", m.address, Action.UPDATE, body, manifest=m, reason=reason,
                              changes=[c for c in changes if not c.path.startswith("rates")]))
     new_rates = _new_rates(ctx, m, before.get("rates", []), after.get("rates", []))
@@ -55,6 +48,8 @@ def update(ctx: PlanContext, m, actual, reason: str) -> list:
 
 def _new_rates(ctx: PlanContext, m, before: list[dict], after: list[dict]) -> list[dict] | None:
     """Rates to add; None when a change cannot be made (rates are append-only)."""
+    # Compared as the backend reads them back: the default (USD) credit type means the same as none.
+    after = [without_default_credit_type(r) for r in after]
     old = {rate_identity(r): r for r in before}
     new = {rate_identity(r): r for r in after}
     added = [r for ident, r in new.items() if ident not in old]
