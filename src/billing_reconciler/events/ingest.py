@@ -43,7 +43,7 @@ _TS = r'"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d{1,6})?(Z|z|[+-]\d\d:\d\d)"'
 _FRACTION_DIGITS = MAX_PLACES
 _SIGNIFICANT = MAX_DIGITS
 _DOUBTFUL_NUMBER = (
-    r"[:,\[]\s*-?(\d{" + str(MAX_DIGITS + 1) + ",}|\d+(\.\d+)?[eE]|\d+\.\d{" + str(_FRACTION_DIGITS + 1) + ",}|NaN|Infinity|"
+    r"[:,\[]\s*-?(\d{" + str(MAX_DIGITS + 1) + r",}|\d+(\.\d+)?[eE]|\d+\.\d{" + str(_FRACTION_DIGITS + 1) + ",}|NaN|Infinity|"
     + "|".join(rf"\d{{{_SIGNIFICANT + 1 - f},}}\.\d{{{f}}}" for f in range(1, _FRACTION_DIGITS + 1)) + ")"
 )
 
