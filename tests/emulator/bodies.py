@@ -69,17 +69,7 @@ def sent(scenario: str, plan: Plan) -> list[Sent]:
 
 
 class DataAccount(Account):
-    """An Account whose documents may hold Decimals (written as exact JSON numbers)."""
-
-    def write(self) -> DataAccount:
-        directory = self.manifests_dir
-        directory.mkdir(parents=True, exist_ok=True)
-        for old in directory.glob("*.yaml"):
-            old.unlink()
-        for name, docs in self.files().items():
-            if docs:
-                (directory / name).write_text("\n---\n".join(canonical.dumps(d, indent=2) for d in docs) + "\n")
-        return self
+    """An Account whose documents may hold Decimals (Account writes them as exact JSON numbers)."""
 
 
 def account_from(directory: Path, root: Path) -> DataAccount:

@@ -9,13 +9,13 @@ PostgreSQL database from the `postgres_url` fixture.
 from __future__ import annotations
 
 import copy
-import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from billing_reconciler import canonical
 from billing_reconciler.apply.applier import ApplyResult, apply_plan
 from billing_reconciler.apply.backends.embedded import EmbeddedBackend, EmbeddedSession
 from billing_reconciler.manifests import load_manifests
@@ -156,7 +156,9 @@ class Account:
             old.unlink()
         for name, docs in self.files().items():
             if docs:
-                (directory / name).write_text("\n---\n".join(json.dumps(d, indent=2) for d in docs) + "\n")
+                # Decimals as exact JSON numbers (canonical.dumps), keys in the order written.
+                (directory / name).write_text("\n---\n".join(canonical.dumps(d, indent=2, sort_keys=False)
+                                                             for d in docs) + "\n")
         return self
 
     def load(self):
