@@ -53,7 +53,13 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     snapshot.load_items([actual for address, actual in snapshot.objects.items() if address in desired and (
         desired[address].digest != actual.applied_digest or actual.drifted)])
     # Within a kind, a composite product comes after the products it is made of (created first).
-    for address in sorted(desired, key=lambda a: (rank[desired[a].kind], bool(desired[a].spec.get("composite_products")), a)):
+    # Only products are looked into: reading every spec would parse all of them on a no-op plan.
+    def order(address: str) -> tuple:
+        m = desired[address]
+        composite = m.kind == "Product" and bool(m.spec.get("composite_products"))
+        return rank[m.kind], composite, address
+
+    for address in sorted(desired, key=order):
         manifest = desired[address]
         planner = PLANNERS[manifest.kind]
         actual = snapshot.objects.get(address)
