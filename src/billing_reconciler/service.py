@@ -69,23 +69,6 @@ def account_secrets(manifests_dir: str | Path, *, cache: ManifestCache | None = 
     return AccountSecrets.from_manifests(load_manifests(manifests_dir, cache=cache).manifests)
 
 
-def usage_filter_lookup(store: Store, snapshot: Snapshot, backend: Backend | None = None):
-    """contract key -> its usage filters as the backend holds them, oldest first, each with its start."""
-    from .plan.readers import usage_filter_periods
-
-    backend = backend or default_backend()
-
-    def lookup(contract_key: str) -> list[dict]:
-        obj = snapshot.objects.get(f"Contract/{contract_key}")
-        if obj is None:
-            return []
-        with store.reading() as conn:
-            api = backend.session(conn).get("Contract", obj.remote_id)
-        return usage_filter_periods(api) if api else []
-
-    return lookup
-
-
 def state_from_session(session, object_keys: dict[str, str], item_keys: dict[str, str]) -> BillingState:
     """The billing state as a backend session reports it: every live object the store maps to a
     key, read into specs, with each contract's usage-filter history. The one way rating sees

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from billing_reconciler.plan.operations import Action
 from billing_reconciler.plan.render import render
-from billing_reconciler.service import usage_filter_lookup
+from billing_reconciler.service import billing_state
 
 from .support import START, Account, apply, catalog, commit, contract, converge, credit, customer, make_plan, only, \
     override, scheduled_charge
@@ -151,9 +151,10 @@ def test_changed_usage_filter_is_set_usage_filter_with_its_starting_at(store, ac
                                "starting_at": "2025-01-01T00:00:00Z"}
     assert [o.op for o in plan.operations] == ["set_usage_filter"]
     apply(store, plan)
-    schedule = usage_filter_lookup(store, store.snapshot())("c1-2024")
+    schedule = [{"group_values": sorted(p.group_values), "starting_at": p.starting_at}
+                for p in billing_state(store).usage_filters["c1-2024"]]
     assert [(f["group_values"], f["starting_at"]) for f in schedule] == [
-        (["US"], START), (["US", "EU"], "2025-01-01T00:00:00Z")]
+        (["US"], START), (["EU", "US"], "2025-01-01T00:00:00Z")]
     converge(store, account)
 
 

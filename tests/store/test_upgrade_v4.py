@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from billing_reconciler.service import current_state, plan_from_tree, usage_filter_lookup
+from billing_reconciler.service import billing_state, current_state, plan_from_tree
 from billing_reconciler.store import Store
 from billing_reconciler.store import tables  # noqa: F401 - registers the tables
 from billing_reconciler.store.store import NotInitialized, StoreError
@@ -71,9 +71,9 @@ def test_a_v4_store_is_upgraded_by_init_and_the_next_plan_is_empty(store_url, tm
     assert {a: o.remote_id for a, o in snapshot.objects.items()} == v4_ids
     assert all(store.backend_body(i) is not None for i in v4_ids.values())
     # The usage-filter history survived: the initial filter, then the one set later.
-    history = usage_filter_lookup(store, snapshot)("widgetsexpress-2024")
-    assert [(h["group_values"], h["starting_at"]) for h in history] == [
-        (["US"], "2024-11-01T00:00:00Z"), (["US", "EU"], "2025-01-01T00:00:00Z")]
+    history = billing_state(store).usage_filters["widgetsexpress-2024"]
+    assert [(sorted(h.group_values), h.starting_at) for h in history] == [
+        (["US"], "2024-11-01T00:00:00Z"), (["EU", "US"], "2025-01-01T00:00:00Z")]
     # And the store keeps working: a change applies and converges.
     store.close()
 
