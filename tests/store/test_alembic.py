@@ -77,7 +77,7 @@ def test_a_new_store_reaches_the_head_and_autogenerate_finds_nothing_to_do(store
     store.close()
 
 
-def test_the_baseline_differs_from_tables_py_by_exactly_what_v5_adds(store_url):
+def test_the_baseline_differs_from_tables_py_by_exactly_what_v5_and_v6_add(store_url):
     store = Store(store_url)
     with store.engine.begin() as conn:
         command.upgrade(migrations.alembic_config(conn), BASELINE)
@@ -85,7 +85,8 @@ def test_the_baseline_differs_from_tables_py_by_exactly_what_v5_adds(store_url):
         assert read_schema(conn) == Schema((BASELINE,), 0)
         assert names(differences(conn)) == {
             ("add_table", "emulator_objects"), ("add_index", "ix_emulator_objects_type"),
-            ("add_table", "emulator_state"), ("add_column", "objects.refreshed_revision")}
+            ("add_table", "emulator_state"), ("add_column", "objects.refreshed_revision"),
+            ("add_table", "applies"), ("add_column", "edits.op_index"), ("add_column", "objects.protected")}
     store.close()
 
 
@@ -114,9 +115,9 @@ def test_a_v4_store_is_stamped_at_the_baseline_then_upgraded_and_matches_tables_
     write_v4_store(store_url)
     store = Store(store_url)
     with store.transaction() as conn:
-        assert migrations.migrate(conn) == ["v5"]
+        assert migrations.migrate(conn) == ["v5", "v6"]
     assert revision_rows(store) == [HEAD]
-    assert legacy_log(store) == [1, 2, 3, 4, 5]
+    assert legacy_log(store) == [1, 2, 3, 4, 5, 6]
     with store.engine.connect() as conn:
         assert differences(conn) == []
     store.close()
@@ -133,9 +134,9 @@ def test_a_v1_store_runs_the_old_steps_then_the_revisions_and_matches_tables_py(
             conn.execute(text(f"DROP TABLE {table}"))
         conn.execute(text("CREATE INDEX ix_usage_events_customer_ref ON usage_events (customer_ref)"))
     with store.transaction() as conn:
-        assert migrations.migrate(conn) == ["v2", "v3", "v4", "v5"]
+        assert migrations.migrate(conn) == ["v2", "v3", "v4", "v5", "v6"]
     assert revision_rows(store) == [HEAD]
-    assert legacy_log(store) == [1, 2, 3, 4, 5]
+    assert legacy_log(store) == [1, 2, 3, 4, 5, 6]
     with store.engine.connect() as conn:
         # Types, columns and indexes; not server defaults: old step v3 gave ts_epoch `DEFAULT 0`.
         assert differences(conn) == []
@@ -196,7 +197,7 @@ def test_init_twice_changes_nothing(store_url):
     store.close()
 
 
-@pytest.mark.parametrize("rows", [["3f2a9c1b7d4e"], ["v5", "v6"]], ids=["foreign-id", "two-heads"])
+@pytest.mark.parametrize("rows", [["3f2a9c1b7d4e"], [HEAD, "v99"]], ids=["foreign-id", "two-heads"])
 def test_a_store_at_a_revision_this_release_does_not_have_is_refused_by_name(store_url, rows):
     store = Store(store_url)
     store.init()
@@ -219,7 +220,7 @@ def test_a_pre_alembic_log_newer_than_this_release_is_refused():
         "upgrade billing-reconciler to use it")
     assert Schema((), LATEST_VERSION).refusal() is None and not Schema((), LATEST_VERSION).current
     assert Schema((BASELINE,), 0).refusal() is None and Schema((BASELINE,), 0).version == 4
-    assert Schema(("v6",), 0).refusal() is not None and Schema((HEAD,), 0).current
+    assert Schema((f"v{LATEST_VERSION + 1}",), 0).refusal() is not None and Schema((HEAD,), 0).current
 
 
 def test_an_older_revision_is_read_as_needing_init(store_url):
@@ -227,7 +228,7 @@ def test_an_older_revision_is_read_as_needing_init(store_url):
     store.init()
     with store.engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": BASELINE})
-    with pytest.raises(NotInitialized, match="schema v4; run `billing-reconciler init` to upgrade it to v5"):
+    with pytest.raises(NotInitialized, match=f"schema v4; run `billing-reconciler init` to upgrade it to v{LATEST_VERSION}"):
         store.snapshot()
     store.close()
 

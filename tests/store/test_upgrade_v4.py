@@ -23,8 +23,9 @@ from billing_reconciler.store import tables  # noqa: F401 - registers the tables
 from billing_reconciler.store.store import NotInitialized, StoreError
 from billing_reconciler.store.version import LATEST_VERSION
 
+from .pre_alembic import drop_after_baseline
+
 FIXTURE = Path(__file__).parent / "fixtures" / "v4"
-V5_TABLES = ("emulator_objects", "emulator_state")
 
 
 def write_v4_store(url: str) -> dict:
@@ -32,9 +33,8 @@ def write_v4_store(url: str) -> dict:
     rows = json.loads((FIXTURE / "store.json").read_text())
     store = Store(url)
     with store.engine.begin() as conn:
-        SQLModel.metadata.create_all(conn, tables=[t for name, t in SQLModel.metadata.tables.items()
-                                                   if name not in V5_TABLES])
-        conn.execute(text("ALTER TABLE objects DROP COLUMN refreshed_revision"))
+        SQLModel.metadata.create_all(conn)
+        drop_after_baseline(conn)
         for table, data in rows.items():
             columns = data["columns"]
             if table == "state":

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Index, Integer, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 
@@ -59,6 +59,9 @@ class ObjectRow(SQLModel, table=True):
     # The backend object's revision when `body` was last read from it (the embedded emulator
     # bumps it on every change): a plan re-reads only objects whose revision moved.
     refreshed_revision: Optional[int] = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    # `metadata.protect: true` as last applied: archiving the object is refused even after its
+    # manifest is deleted (revision v6).
+    protected: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class SubItemRow(SQLModel, table=True):
@@ -98,6 +101,23 @@ class EditRow(SQLModel, table=True):
     request: str = Field(sa_column=Column(Text, nullable=False))
     response: str = Field(sa_column=Column(Text, nullable=False))
     actor: str
+    # The operation's index in its plan (revision v6): a journal row is (serial, op_index).
+    op_index: Optional[int] = Field(default=None, sa_column=Column(Integer, nullable=True))
+
+
+class ApplyRow(SQLModel, table=True):
+    """One row per apply (revision v6): a remote apply is not one transaction, so an apply that
+    stopped part-way stays `incomplete` and its edits say exactly which operations were done."""
+
+    __tablename__ = "applies"
+
+    serial: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    backend: str
+    target: str
+    status: str  # running | complete | incomplete
+    operations: int
+    started_at: datetime = Field(sa_column=_ts_column(False))
+    finished_at: Optional[datetime] = Field(default=None, sa_column=_ts_column())
 
 
 class EmulatorObjectRow(SQLModel, table=True):

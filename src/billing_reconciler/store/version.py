@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-LATEST_VERSION = 5
+LATEST_VERSION = 6
 # The schema of the last release before Alembic: the first revision creates it.
 BASELINE_VERSION = 4
 
