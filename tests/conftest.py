@@ -61,6 +61,16 @@ EXPORT_DISCOUNT = """  overrides:
 """
 
 
+@pytest.fixture
+def emulator_server(tmp_path: Path):
+    """`emulator serve` as a subprocess on a free port: (base_url, token, data_dir); see
+    tests/http_emulator.py. Stopped (SIGTERM) after the test."""
+    from .http_emulator import start_emulator
+
+    with start_emulator(tmp_path / "emulator-data") as served:
+        yield served
+
+
 def store_lock_held(store_url: str) -> bool:
     """True once an apply holds the store lock (it writes only inside that transaction)."""
     if store_url.startswith("sqlite"):
