@@ -223,3 +223,31 @@ def test_no_token_is_one_clear_line_and_exit_1(tmp_path: Path):
     # A token on the command line is not an option at all.
     result = run_cli("emulator", "serve", "--token", new_token(), cwd=tmp_path)
     assert result.returncode == 1 and "No such option" in result.stderr
+
+
+def test_serve_in_thread_runs_a_wrapped_app(tmp_path):
+    # Catches: serve_in_thread serving something else than the app it is given (fault-injecting
+    # middleware would be bypassed), or not stopping (the test would hang at exit).
+    from ..http_emulator import serve_in_thread, served_app
+
+    token = new_token()
+    app = served_app(tmp_path / "data", token)
+    calls = {"n": 0}
+
+    async def first_call_fails(scope, receive, send):
+        if scope["type"] == "http":
+            calls["n"] += 1
+            if calls["n"] == 1:
+                await send({"type": "http.response.start", "status": 503, "headers": [(b"retry-after", b"0")]})
+                await send({"type": "http.response.body", "body": b'{"message": "injected"}'})
+                return
+        await app(scope, receive, send)
+
+    with serve_in_thread(first_call_fails) as base_url:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.post(f"{base_url}/v1/customers", json={"name": "T"}, headers=headers, timeout=30).status_code == 503
+        created = httpx.post(f"{base_url}/v1/customers", json={"name": "T"}, headers=headers, timeout=30)
+        assert created.status_code == 200
+        listed = httpx.get(f"{base_url}/v1/customers", headers=headers, timeout=30).json()["data"]
+        assert [c["id"] for c in listed] == [created.json()["data"]["id"]]  # one: the 503 reached nothing
+    app.state.emulator.close()

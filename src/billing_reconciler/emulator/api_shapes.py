@@ -137,7 +137,12 @@ def stored_shape(type_: str, api: dict[str, Any], *, configurations: list[dict[s
                  rates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The emulator's (and the readers') shape of an object read from the API: `api` is the get
     endpoint's `data`; a customer also takes its billing provider configurations (include
-    archived), a rate card its rates (getRateSchedule from the beginning of time)."""
+    archived), a rate card its rates (getRateSchedule from the beginning of time).
+
+    The API shows the default credit type (USD cents) where none was set: it is left out here,
+    so a rate card or rate that names USD explicitly reads back as one that names none (specform
+    already compares rates' `credit_type_id` that way; `fiat_credit_type_id` is not, see the
+    serve helper's report)."""
     if type_ == "customer":
         out = {k: v for k, v in api.items() if k not in _CUSTOMER_API_ONLY}
         if configurations:
@@ -156,7 +161,8 @@ def stored_shape(type_: str, api: dict[str, Any], *, configurations: list[dict[s
             if name in ("created_at", "created_by"):
                 continue
             if name == "fiat_credit_type":
-                out["fiat_credit_type_id"] = value["id"]
+                if value["id"] != USD_CREDIT_TYPE_ID:  # the API's default, shown when none was set
+                    out["fiat_credit_type_id"] = value["id"]
             elif name == "credit_type_conversions":
                 out[name] = [{"custom_credit_type_id": c["custom_credit_type"]["id"],
                               "fiat_per_custom_credit": Decimal(str(c["fiat_per_custom_credit"]))} for c in value]
@@ -180,7 +186,8 @@ def _stored_rate(entry: dict[str, Any]) -> dict[str, Any]:
         if name == "rate":
             for inner, given in value.items():
                 if inner == "credit_type":
-                    out["credit_type_id"] = given["id"]
+                    if given["id"] != USD_CREDIT_TYPE_ID:  # the default, as above
+                        out["credit_type_id"] = given["id"]
                 else:
                     out[inner] = given
         else:
