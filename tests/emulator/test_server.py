@@ -251,3 +251,16 @@ def test_serve_in_thread_runs_a_wrapped_app(tmp_path):
         listed = httpx.get(f"{base_url}/v1/customers", headers=headers, timeout=30).json()["data"]
         assert [c["id"] for c in listed] == [created.json()["data"]["id"]]  # one: the 503 reached nothing
     app.state.emulator.close()
+
+
+def test_ingest_alias_conflicts_follow_renames_and_archives(client):
+    # Catches: the served emulator's alias index not updated when a customer's aliases change
+    # or it is archived (a taken alias accepted twice, or a freed one still refused).
+    first = _post(client, "/v1/customers", {"name": "First", "ingest_aliases": ["alias-a"]})["data"]["id"]
+    taken = client.post("/v1/customers", json={"name": "Second", "ingest_aliases": ["alias-a"]})
+    assert taken.status_code == 409 and "ingest_aliases" in taken.json()["message"]
+    _post(client, f"/v1/customers/{first}/setIngestAliases", {"ingest_aliases": ["alias-b"]})
+    _post(client, "/v1/customers", {"name": "Takes a", "ingest_aliases": ["alias-a"]})  # freed by the rename
+    assert client.post("/v1/customers", json={"name": "Wants b", "ingest_aliases": ["alias-b"]}).status_code == 409
+    _post(client, "/v1/customers/archive", {"id": first})
+    _post(client, "/v1/customers", {"name": "Takes b", "ingest_aliases": ["alias-b"]})  # freed by the archive

@@ -322,7 +322,10 @@ def _check_aliases_free(emu: Emulator, aliases: list[str], customer_id: str | No
     if not aliases:
         return
     wanted = set(aliases)
-    for other in emu.list("customer"):
+    # A repository that indexes aliases (the served emulator's) names the few customers to look
+    # at; otherwise every customer is.
+    using = getattr(emu.repo, "customers_using", None)
+    for other in (using(wanted) if using is not None else emu.list("customer")):
         if other["id"] != customer_id and other.get("archived_at") is None:
             taken = wanted & set(other.get("ingest_aliases") or [])
             if taken:

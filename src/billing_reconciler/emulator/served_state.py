@@ -34,6 +34,7 @@ class Mirror:
 
     objects: dict[str, dict[str, Any]]
     index: dict[str, tuple[str, bool]]  # id -> (type, archived)
+    aliases: dict[str, tuple[str, ...]]  # ingest alias -> ids of the active customers using it
     _sorted: dict[str, list[str]] = field(default_factory=dict, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
@@ -64,13 +65,49 @@ class Mirror:
         return {c["id"]: c.get("name", "") for c in self.list("credit_type")}
 
 
+def _alias_index(objects: dict[str, dict[str, Any]], ids, into: dict[str, tuple[str, ...]],
+                 before: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[str, ...]]:
+    """`into` updated for the customers `ids`: their old aliases (in `before`) out, new ones in."""
+    for object_id in ids:
+        old = (before or {}).get(object_id)
+        for alias in (old or {}).get("ingest_aliases") or []:
+            into[alias] = tuple(i for i in into.get(alias, ()) if i != object_id)
+            if not into[alias]:
+                del into[alias]
+        obj = objects[object_id]
+        if obj.get("archived_at") is None:
+            for alias in obj.get("ingest_aliases") or []:
+                into[alias] = (*into.get(alias, ()), object_id)
+    return into
+
+
 class _MirroredRepo(EmulatorRepo):
     """EmulatorRepo over a copy of the mirror: reads from memory, writes through flush()."""
 
     def __init__(self, conn, mirror: Mirror):
         super().__init__(conn)
+        self._mirror = mirror
         self._objects = dict(mirror.objects)
         self._index = dict(mirror.index)
+        self.changed: dict[str, str] = {}  # id -> type of every object put, flushed or not
+
+    def put(self, type_: str, obj: dict[str, Any]) -> None:
+        super().put(type_, obj)
+        self.changed[obj["id"]] = type_
+
+    def customers_using(self, aliases: set[str]) -> list[dict[str, Any]]:
+        """The customers that may hold one of these aliases (the engine checks which do)."""
+        ids = {i for alias in aliases for i in self._mirror.aliases.get(alias, ())}
+        ids |= {i for i, t in self.changed.items() if t == "customer"}
+        return [self._objects[i] for i in sorted(ids)]
+
+    def published(self) -> Mirror:
+        """The mirror after this transaction's changes."""
+        customers = [i for i, t in self.changed.items() if t == "customer"]
+        aliases = self._mirror.aliases
+        if customers:
+            aliases = _alias_index(self._objects, customers, dict(aliases), self._mirror.objects)
+        return Mirror(self._objects, self._index, aliases)
 
     def index(self) -> dict[str, tuple[str, bool]]:
         return self._index
@@ -105,7 +142,9 @@ class ServedState:
     def _load(self) -> Mirror:
         with self.store.reading() as conn:
             rows = conn.execute(text("SELECT id, type, archived, body FROM emulator_objects")).all()
-        return Mirror({r[0]: canonical.loads(r[3]) for r in rows}, {r[0]: (r[1], bool(r[2])) for r in rows})
+        objects = {r[0]: canonical.loads(r[3]) for r in rows}
+        customers = [r[0] for r in rows if r[1] == "customer"]
+        return Mirror(objects, {r[0]: (r[1], bool(r[2])) for r in rows}, _alias_index(objects, customers, {}))
 
     def close(self) -> None:
         self.store.close()
@@ -133,6 +172,6 @@ class ServedState:
                 conn.rollback()
                 raise
         # Published only once committed: a refused or failed request changes nothing.
-        self.mirror = Mirror(repo._objects, repo._index)
+        self.mirror = repo.published()
         self.write_count += 1
         return result
