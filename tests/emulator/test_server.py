@@ -264,3 +264,29 @@ def test_ingest_alias_conflicts_follow_renames_and_archives(client):
     assert client.post("/v1/customers", json={"name": "Wants b", "ingest_aliases": ["alias-b"]}).status_code == 409
     _post(client, "/v1/customers/archive", {"id": first})
     _post(client, "/v1/customers", {"name": "Takes b", "ingest_aliases": ["alias-b"]})  # freed by the archive
+
+
+def test_a_failure_inside_is_a_short_500_without_traceback(tmp_path, caplog):
+    # Catches: Starlette's default error page or a traceback (with the exception's text, which
+    # may hold request data) sent to the client.
+    from ..http_emulator import serve_in_thread, served_app
+
+    token = new_token()
+    app = served_app(tmp_path / "data", token)
+    state = app.state.emulator
+
+    def broken(*_args):
+        raise RuntimeError("internal detail: do not show")
+
+    state.write = broken
+    with serve_in_thread(app) as base_url:
+        headers = {"Authorization": f"Bearer {token}"}
+        response = httpx.post(f"{base_url}/v1/customers/", json={"name": "X"}, headers=headers, timeout=30)
+        assert response.status_code == 500
+        assert response.headers["content-type"] == "application/json"
+        assert "internal detail" not in response.text and "Traceback" not in response.text
+        assert set(response.json()) == {"message"}
+        still = httpx.get(f"{base_url}/v1/customers", headers=headers, timeout=30)
+        assert still.status_code == 200  # the server keeps serving
+    assert "internal detail: do not show" in caplog.text  # the log has it
+    state.close()

@@ -116,6 +116,8 @@ def make_app(state: ServedState, token: str) -> Starlette:
                 return _error(401, "Unauthorized: send `Authorization: Bearer <token>` with the emulator's token",
                               {"WWW-Authenticate": "Bearer"})
             method, path = request.method, request.url.path
+            if len(path) > 1:
+                path = path.rstrip("/")  # as the API routes them
             found = routes.find(path)
             if found is None:
                 if _in_api(method, path) or _in_api("POST", path) or _in_api("GET", path):
