@@ -290,3 +290,28 @@ def test_a_failure_inside_is_a_short_500_without_traceback(tmp_path, caplog):
         assert still.status_code == 200  # the server keeps serving
     assert "internal detail: do not show" in caplog.text  # the log has it
     state.close()
+
+
+def test_a_uniqueness_key_is_accepted_once(client):
+    # Catches: a contract create or edit repeated with the same uniqueness_key done twice (the
+    # metronome backend's "never a duplicate" rests on this 409), a refused request that still
+    # uses up its key, and a key shared across customers.
+    a = _post(client, "/v1/customers", {"name": "Keyed A"})["data"]["id"]
+    b = _post(client, "/v1/customers", {"name": "Keyed B"})["data"]["id"]
+    product = _post(client, "/v1/contract-pricing/products/create", {"name": "Keyed fee", "type": "FIXED"})["data"]["id"]
+    create = {"customer_id": a, "starting_at": "2025-01-01T00:00:00Z", "uniqueness_key": "lineage-1-0"}
+    refused = client.post("/v1/contracts/create", json={
+        **create, "billing_provider_configuration": {"billing_provider_configuration_id": UNKNOWN_ID}})
+    assert refused.status_code == 404, refused.text  # refused after the key was claimed: not used up
+    contract = _post(client, "/v1/contracts/create", create)["data"]["id"]
+    again = client.post("/v1/contracts/create", json=create)
+    assert again.status_code == 409 and "uniqueness_key" in again.json()["message"]
+    assert [c["id"] for c in _json(client.post("/v2/contracts/list", json={"customer_id": a}))["data"]] == [contract]
+    _post(client, "/v1/contracts/create", {**create, "customer_id": b})  # another customer's key space
+
+    override = {"starting_at": "2025-01-01T00:00:00Z", "type": "MULTIPLIER", "multiplier": 0.5, "product_id": product}
+    edit = {"customer_id": a, "contract_id": contract, "uniqueness_key": "lineage-1-1", "add_overrides": [override]}
+    _post(client, "/v2/contracts/edit", edit)
+    assert client.post("/v2/contracts/edit", json=edit).status_code == 409
+    got = _json(client.post("/v2/contracts/get", json={"customer_id": a, "contract_id": contract}))["data"]
+    assert len(got["overrides"]) == 1  # the repeated edit added nothing

@@ -409,8 +409,22 @@ def delete_custom_field_values(emu: Emulator, _p, body):
 
 # --- contracts ---------------------------------------------------------------------------
 
+def claim_uniqueness_key(emu: Emulator, endpoint: str, body: dict[str, Any]) -> None:
+    """A request's `uniqueness_key` is accepted once per endpoint and customer: the API answers
+    a second request with the same key 409 and does nothing (a client whose response was lost
+    learns so that its first request was done). Used keys are kept as their own records."""
+    key = body.get("uniqueness_key")
+    if key is None:
+        return
+    record = f"uniqueness-key:{endpoint}:{body['customer_id']}:{key}"
+    if record in emu.repo.index():
+        raise refused(409, f"a request with this uniqueness_key was already made: {key}", "uniqueness_key")
+    emu.put("uniqueness_key", {"id": record, "endpoint": endpoint, "customer_id": body["customer_id"], "key": key})
+
+
 @route("POST", "/v1/contracts/create")
 def create_contract(emu: Emulator, _p, body):
+    claim_uniqueness_key(emu, "contracts/create", body)
     contract: dict[str, Any] = {"id": emu.new_id()}
     temporary: dict[str, str] = {}
     for name, value in body.items():
@@ -470,6 +484,7 @@ def edit_contract(emu: Emulator, _p, body):
     contract = emu.editable("contract", body["contract_id"], "contract_id")
     if contract.get("customer_id") != body["customer_id"]:
         raise refused(404, f"contract {body['contract_id']} not found for customer {body['customer_id']}", "contract_id")
+    claim_uniqueness_key(emu, "contracts/edit", body)
     temporary: dict[str, str] = {}
     for key, value in body.items():
         if key in ("customer_id", "contract_id", "uniqueness_key", "allow_contract_ending_before_finalized_invoice"):
