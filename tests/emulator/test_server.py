@@ -315,3 +315,34 @@ def test_a_uniqueness_key_is_accepted_once(client):
     assert client.post("/v2/contracts/edit", json=edit).status_code == 409
     got = _json(client.post("/v2/contracts/get", json={"customer_id": a, "contract_id": contract}))["data"]
     assert len(got["overrides"]) == 1  # the repeated edit added nothing
+
+
+def test_the_official_sdk_client_reads_and_writes(served):
+    # Catches: shapes or pagination the official client cannot follow (its auto-pager stops or
+    # loops on next_page, its models miss fields), and statuses it maps to the wrong errors.
+    metronome = pytest.importorskip("metronome")  # the metronome backend's dependency
+    client = metronome.Metronome(bearer_token=served.token, base_url=served.base_url, max_retries=0, timeout=60)
+    ids = [client.v1.customers.create(name=f"SDK {i}", ingest_aliases=[f"sdk-{i}"]).data.id for i in range(3)]
+    paged = [c.id for c in client.v1.customers.list(limit=1)]  # the SDK follows next_page itself
+    assert len(paged) == len(set(paged)) and set(ids) <= set(paged)
+    assert client.v1.customers.retrieve(customer_id=ids[0]).data.external_id == "sdk-0"
+    product = client.v1.contracts.products.create(name="SDK fee", type="FIXED").data.id
+    assert any(p.id == product and p.current.name == "SDK fee"
+               for p in client.v1.contracts.products.list(archive_filter="ALL"))
+    card = client.v1.contracts.rate_cards.create(name="SDK card").data.id
+    client.v1.contracts.rate_cards.rates.add_many(rate_card_id=card, rates=[
+        {"product_id": product, "starting_at": "2025-01-01T00:00:00Z", "entitled": True, "rate_type": "FLAT", "price": 2}])
+    rates = list(client.v1.contracts.rate_cards.rates.list(rate_card_id=card, at="2025-06-01T00:00:00Z"))
+    assert [(r.product_id, r.rate.price) for r in rates] == [(product, 2)]
+    contract = client.v1.contracts.create(customer_id=ids[0], starting_at="2025-01-01T00:00:00Z", rate_card_id=card,
+                                          uniqueness_key="sdk-key").data.id
+    assert [c.id for c in client.v2.contracts.list(customer_id=ids[0]).data] == [contract]
+    with pytest.raises(metronome.ConflictError):
+        client.v1.contracts.create(customer_id=ids[0], starting_at="2025-01-01T00:00:00Z", uniqueness_key="sdk-key")
+    with pytest.raises(metronome.BadRequestError):
+        client.v1.customers.create(name="x", extra_body={"bogus": 1})
+    with pytest.raises(metronome.NotFoundError):
+        client.v1.customers.retrieve(customer_id=UNKNOWN_ID)
+    wrong = metronome.Metronome(bearer_token=served.token + "x", base_url=served.base_url, max_retries=0)
+    with pytest.raises(metronome.AuthenticationError):
+        wrong.v1.customers.list().data
