@@ -110,8 +110,10 @@ def test_unknown_field_is_refused_naming_it(client):
 
 
 def test_unparseable_body_is_400_not_500(client):
-    # Catches: a JSON error escaping as a 500 (or a traceback), NaN accepted as a number.
-    for raw in ('{"name": ', "\xff\xfe", '{"name": "N", "custom_fields": {}, "x": NaN}'):
+    # Catches: a JSON error escaping as a 500 (or a traceback), NaN accepted as a number, and an
+    # exponent expanded into a billion-digit integer (the server stalls).
+    for raw in ('{"name": ', "\xff\xfe", '{"name": "N", "custom_fields": {}, "x": NaN}',
+                '{"name": "N", "x": 1e999999999}'):
         response = client.post("/v1/customers", content=raw.encode("latin-1"))
         assert response.status_code == 400, response.text
         assert "Traceback" not in response.text

@@ -134,7 +134,6 @@ class ServedState:
         self._validate = validator
         self._write_lock = threading.Lock()
         self.mirror = self._load()
-        self.write_count = 0
         # The engine seeds the credit types it knows on first use: do it now, as a commit.
         with self._write_lock:
             self._transaction(lambda emu: None)
@@ -173,5 +172,4 @@ class ServedState:
                 raise
         # Published only once committed: a refused or failed request changes nothing.
         self.mirror = repo.published()
-        self.write_count += 1
         return result
