@@ -122,6 +122,7 @@ class MetronomeBackend:
         self.base_url = base_url or base_url_from_env()
         self._token = token if token is not None else os.environ.get("METRONOME_BEARER_TOKEN")
         self.timeout, self.retry, self.sleep = timeout, retry, sleep
+        self.page_limit = PAGE_LIMIT
         self._client = None
 
     def __repr__(self) -> str:  # never the token
@@ -353,7 +354,7 @@ class MetronomeSession:
         out: list[dict[str, Any]] = []
         cursor = None
         while True:
-            query = {**(params or {}), "limit": PAGE_LIMIT}
+            query = {**(params or {}), "limit": self.backend.page_limit}
             if cursor:
                 query["next_page"] = cursor
             page = self.backend.send(method, path, body, params=query, repeat=True)
