@@ -206,7 +206,7 @@ def check_not_in_account(store: Store, plan: Plan, session) -> None:
     problems = []
     for op in creates:
         if op.kind not in listed:
-            listed[op.kind] = session.list(op.kind)
+            listed[op.kind] = session.identities(op.kind)
         for obj in _candidates(op.kind, op.request.body, listed[op.kind], mapped):
             what, value = sorted(set(_identity(op.kind, op.request.body)) & set(_identity(op.kind, obj)))[0]
             problems.append(f"{op.address}: exists: the account already holds {op.kind} {obj['id']} with {what} "
