@@ -29,6 +29,10 @@ def default_backend() -> Backend:
 
 def current_state(store: Store, backend: Backend | None = None, *, refresh: bool = True) -> Snapshot:
     """The store's snapshot, refreshed from the backend unless refresh is False (--no-refresh)."""
+    if refresh and backend is not None and getattr(backend, "remote", False):
+        from .apply.journal import resolve_pending
+
+        resolve_pending(store, backend)  # what a failed or killed apply sent, matched in the account
     snapshot = store.snapshot()
     if refresh and snapshot.initialized:
         from .plan.refresh import refresh as refresh_from
@@ -49,8 +53,11 @@ def plan_loaded(store: Store, loaded: LoadResult, *, targets: tuple[str, ...] = 
                 replace: tuple[str, ...] = (), backend: Backend | None = None, refresh: bool = True) -> Plan:
     """The plan of loaded manifests against the store (refreshed from the backend unless refresh is False)."""
     snapshot = current_state(store, backend, refresh=refresh)
-    return build_plan(loaded.manifests, snapshot, manifests_digest=loaded.digest, targets=targets,
+    plan = build_plan(loaded.manifests, snapshot, manifests_digest=loaded.digest, targets=targets,
                       prune=prune, replace=replace)
+    if backend is not None and getattr(backend, "remote", False):  # the plan names the API it targets
+        plan.extras["backend"] = {"name": backend.name, "api": backend.target}
+    return plan
 
 
 def plan_from_tree(store: Store, manifests_dir: str | Path, *, cache: ManifestCache | None = None,

@@ -50,6 +50,10 @@ class ApplyResult:
 
 def apply_plan(store: Store, plan: Plan, backend: Backend, *, lock_timeout: float = 30.0, actor: str = "",
                progress: Callable[[int, Operation], None] | None = None) -> ApplyResult:
+    if getattr(backend, "remote", False):  # a remote API: one commit per operation
+        from .journal import apply_journaled
+
+        return apply_journaled(store, plan, backend, lock_timeout=lock_timeout, actor=actor, progress=progress)
     if plan.errored:
         raise ValueError("this plan has errors and cannot be applied")
     if store.state()[0] is None:  # no tables, or no state row: checked again under the lock

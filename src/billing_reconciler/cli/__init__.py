@@ -34,6 +34,7 @@ class _Group(click.Group):
             raise
 
     def invoke(self, ctx: click.Context):
+        from ..apply.backends import BackendError
         from ..events.engine import EventsError
 
         try:
@@ -42,6 +43,9 @@ class _Group(click.Group):
             exc.exit_code = 1  # click's message is kept; only the code changes
             raise
         except EventsError as exc:  # the events file: busy, unreadable, not configured
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+        except BackendError as exc:  # the remote API: refused token, no answer, refused request
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
         except Exception as exc:  # noqa: BLE001 - filtered to database errors below
@@ -77,15 +81,20 @@ def _first_line(exc: BaseException) -> str:
 @click.option("--events-memory", envvar="BILLING_RECONCILER_EVENTS_MEMORY", default=None, metavar="SIZE",
               help="DuckDB's memory limit for events (default 2GB; e.g. 512MB, 8GB); past it, it spills to disk. "
                    "Env: BILLING_RECONCILER_EVENTS_MEMORY.")
+@click.option("--backend", "backend_name", envvar="BILLING_RECONCILER_BACKEND", default="embedded", show_default=True,
+              type=click.Choice(["embedded", "metronome"]),
+              help="Where objects live: the emulator embedded in the store, or the Metronome API through its SDK "
+                   "(token from METRONOME_BEARER_TOKEN, endpoint from METRONOME_BASE_URL). "
+                   "Env: BILLING_RECONCILER_BACKEND.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the manifest parse cache.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour, even on a terminal.")
 @click.version_option(package_name="billing-reconciler")
 @click.pass_context
 def main(ctx: click.Context, store: str | None, manifests_dir: str, events_db: str | None, events_memory: str | None,
-         no_cache: bool, no_color: bool) -> None:
+         backend_name: str, no_cache: bool, no_color: bool) -> None:
     """Billing configuration as code: manifests in git, reviewed plans, safe applies."""
     ctx.obj = Settings(store_url=store, manifests_dir=manifests_dir, use_cache=not no_cache, no_color=no_color,
-                       events_db=events_db, events_memory=events_memory)
+                       events_db=events_db, events_memory=events_memory, backend_name=backend_name)
 
 
 # Command modules; each exports COMMANDS (a list of click commands). A module that is not

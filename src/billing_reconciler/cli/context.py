@@ -21,6 +21,21 @@ class Settings:
     no_color: bool
     events_db: str | None = None
     events_memory: str | None = None
+    backend_name: str = "embedded"
+    _backend: object = None
+
+    def backend(self):
+        """The backend of --backend, made once: the embedded emulator, or the Metronome API."""
+        if self._backend is None:
+            if self.backend_name == "metronome":
+                from ..apply.backends.metronome import MetronomeBackend
+
+                self._backend = MetronomeBackend()
+            else:
+                from ..apply.backends.embedded import EmbeddedBackend
+
+                self._backend = EmbeddedBackend()
+        return self._backend
 
     @property
     def store(self) -> str:

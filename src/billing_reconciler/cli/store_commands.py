@@ -95,7 +95,7 @@ def _make_plan(settings: Settings, targets, prune, replace, refresh: bool = True
     try:
         loaded = load_tree(settings.manifests_dir, cache=settings.manifest_cache())
         plan = plan_loaded(store, loaded, targets=tuple(targets), prune=prune, replace=tuple(replace),
-                           refresh=refresh)
+                           refresh=refresh, backend=settings.backend())
     except ManifestErrors as exc:
         fail_with_problems(exc.problems)
         raise
@@ -164,6 +164,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     document: the plan that was applied (plan-file format) and the result.
     """
     from ..apply.applier import ApplyError
+    from ..apply.journal import AmbiguousMatch, ExistsInAccount, RemoteApplyError
     from ..plan.planfile import PlanFileError, StalePlan, read_plan
     from ..plan.render import render
     from ..plan.render.json_view import redacted_plan_json
@@ -183,6 +184,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
             fail(f"{plan_file} is not a plan file written by `billing-reconciler plan --out` ({what}); "
                  "make a new one with `billing-reconciler plan --out FILE`")
         _check_same_tree(settings, plan)
+        _check_same_backend(settings, plan)
         secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
     else:
         store, plan, secrets = _make_plan(settings, targets, prune, replace)
@@ -204,9 +206,12 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     if plan.operations:
         actor = os.environ.get("BILLING_RECONCILER_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
         try:
-            result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color and not as_json)
-        except ApplyError as exc:  # the backend's message may quote the request: hide its secrets
+            result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color and not as_json,
+                                          settings.backend())
+        except (ApplyError, RemoteApplyError) as exc:  # the backend's message may quote the request: hide its secrets
             fail(secrets(exc.op.address).scrub(str(exc), exc.op.request.body))
+        except (ExistsInAccount, AmbiguousMatch) as exc:
+            fail(str(exc))
         except (StalePlan, LockTimeout, NotInitialized) as exc:
             fail(str(exc))
     if as_json:
@@ -220,11 +225,9 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         click.echo(f"Apply complete: {len(result.applied)} operation(s) applied; store serial is now {result.serial}.")
 
 
-def _apply_with_progress(store, plan, lock_timeout, actor, color):
+def _apply_with_progress(store, plan, lock_timeout, actor, color, backend):
     from ..apply.applier import apply_plan
-    from ..apply.backends.embedded import EmbeddedBackend
 
-    backend = EmbeddedBackend()
     if not (color and len(plan.operations) > 50):
         return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor)
     from rich.progress import Progress
@@ -247,6 +250,17 @@ def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
     except UsageFileError as exc:
         fail(str(exc))
     return dc_replace(plan, extras={**plan.extras, "invoice_impact": impact})
+
+
+def _check_same_backend(settings: Settings, plan) -> None:
+    """A saved plan is applied to the API it was made against."""
+    made = plan.extras.get("backend") or {"name": "embedded"}
+    backend = settings.backend()
+    now = {"name": backend.name, "api": getattr(backend, "target", None)}
+    if made.get("name") != now["name"] or made.get("api") != now["api"]:
+        where = lambda t: t["name"] + (f" API at {t['api']}" if t.get("api") else "")  # noqa: E731
+        fail(f"the plan was made against the {where(made)}, not the {where(now)}; apply it with the same "
+             "--backend and METRONOME_BASE_URL, or run plan again")
 
 
 def _check_same_tree(settings: Settings, plan) -> None:
@@ -273,7 +287,7 @@ def show_command(settings: Settings, address, fmt) -> None:
     store = open_store(settings)
     secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
     try:
-        shown = show_objects(store, address or None)
+        shown = show_objects(store, address or None, settings.backend())
     except KeyError:
         fail(f"{address} is not in the store")
         raise
@@ -335,7 +349,7 @@ def import_command(settings: Settings, out_dir, fmt) -> None:
         for problem in loaded.problems:
             click.echo(str(problem), err=True)
         fail("fix the manifests before importing (import must know which objects are managed)")
-    objects, new = objects_to_import(store, loaded.manifests if loaded else [])
+    objects, new = objects_to_import(store, loaded.manifests if loaded else [], settings.backend())
     target = Path(out_dir) if out_dir else Path(settings.manifests_dir) / "imported"
     written, refused = write_manifests(objects, target) if objects else ([], [])
     for index, why in refused:

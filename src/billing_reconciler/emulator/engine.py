@@ -55,6 +55,9 @@ UPDATE_ID_FIELD = {"commits": "commit_id", "credits": "credit_id", "scheduled_ch
                    "subscriptions": "subscription_id", "recurring_commits": "recurring_commit_id",
                    "recurring_credits": "recurring_credit_id"}
 SCHEDULES = ("access_schedule", "invoice_schedule", "schedule")
+# Endpoints whose body takes `uniqueness_key`: a key used before is refused with 409 (the API's
+# guard against duplicate creates and edits when a response was lost and the request re-sent).
+UNIQUE_ENDPOINTS = frozenset({"/v1/contracts/create", "/v2/contracts/edit"})
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,18 @@ class Emulator:
             self.validate(method, path, body)
         body = copy.deepcopy(body)
         self._check_references(body, "")
-        return r.handler(self, params, body)
+        unique = body.pop("uniqueness_key", None) if r.template in UNIQUE_ENDPOINTS else None
+        if unique is not None:
+            record_id = f"uniqueness-key:{unique}"
+            if self.repo.get(record_id) is not None:
+                raise refused(409, f"uniqueness key already used: {unique}", "uniqueness_key")
+            if r.template == "/v1/contracts/create":
+                body["uniqueness_key"] = unique  # ContractV2 keeps it: a read finds the contract by it
+        response = r.handler(self, params, body)
+        if unique is not None:
+            self.repo.put("uniqueness_key", {"id": f"uniqueness-key:{unique}", "endpoint": r.template,
+                                             "result": (response.get("data") or {}).get("id")})
+        return response
 
     def get(self, type_: str, object_id: str) -> dict[str, Any] | None:
         obj = self.repo.get(object_id)

@@ -66,6 +66,7 @@ def read_plan(path: str | Path) -> Plan:
                      for e in data.get("errors", [])),
         targets=tuple(data.get("targets", [])),
         prune=bool(data.get("prune", False)),
+        extras={"backend": data["backend"]} if isinstance(data.get("backend"), dict) else {},
     )
 
 

@@ -29,7 +29,8 @@ _SPECIFIER_IDS = {"commit_ids": "commits", "recurring_commit_ids": "recurring_co
 CONTRACT_LISTS = ("commits", "credits", "overrides", "scheduled_charges", "discounts", "subscriptions",
                   "recurring_commits", "recurring_credits", "professional_services")
 CUSTOMER_LISTS = ("customer_billing_provider_configurations", "customer_revenue_system_configurations")
-_SERVER_FIELDS = frozenset({"id", "archived_at", "created_at", "created_by", "updates", "transitions"})
+_SERVER_FIELDS = frozenset({"id", "archived_at", "created_at", "created_by", "updates", "transitions",
+                            "uniqueness_key"})
 
 
 def unknown_item_key(item_id: str) -> str:

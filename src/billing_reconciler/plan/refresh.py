@@ -27,10 +27,22 @@ def refresh(store: Store, snapshot: Snapshot, backend: Backend) -> Snapshot:
                  if not item.archived})
     with store.reading() as conn:
         session = backend.session(conn)
-        for obj in stale:
-            api = session.get(obj.kind, obj.remote_id)
+        reads = _read_all(session, stale, getattr(backend, "parallelism", 1)) \
+            if getattr(backend, "remote", False) else (session.get(obj.kind, obj.remote_id) for obj in stale)
+        for obj, api in zip(stale, reads):
             if api is None or api.get("archived_at") is not None:
                 snapshot.gone[obj.address] = snapshot.objects.pop(obj.address)
                 continue
             obj.refreshed(spec_text(read(obj.kind, api, keys)))
     return snapshot
+
+
+def _read_all(session, objects: list, parallelism: int) -> list:
+    """A remote backend's objects read concurrently (at most `parallelism` requests in flight),
+    in the order of `objects`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if parallelism <= 1 or len(objects) < 2:
+        return [session.get(obj.kind, obj.remote_id) for obj in objects]
+    with ThreadPoolExecutor(max_workers=parallelism, thread_name_prefix="refresh") as pool:
+        return list(pool.map(lambda obj: session.get(obj.kind, obj.remote_id), objects))

@@ -51,8 +51,12 @@ _ADD_ITEM = (f"INSERT INTO sub_items (owner_id, list_name, key, remote_id, body,
 # a sub-select per row in a 500-row INSERT costs the server more than the insert itself.
 _ADD_ITEM_BY_ID = ("INSERT INTO sub_items (owner_id, list_name, key, remote_id, body, created_at) "
                    "VALUES (:o, :l, :k, :r, :b, :n)")
-_INSERT_EDIT = ("INSERT INTO edits (serial, applied_at, op, address, action, request, response, actor) "
-                "VALUES (:s, :t, :op, :a, :act, :req, :resp, :actor)")
+_INSERT_EDIT = ("INSERT INTO edits (serial, applied_at, op, address, action, request, response, actor, op_index) "
+                "VALUES (:s, :t, :op, :a, :act, :req, :resp, :actor, :i)")
+_SETTLE_EDIT = "UPDATE edits SET response = :resp, applied_at = :t WHERE serial = :s AND op_index = :i"
+_START_APPLY = ("INSERT INTO applies (serial, backend, target, status, operations, started_at) "
+                "VALUES (:s, :b, :t, 'running', :o, :n)")
+_FINISH_APPLY = "UPDATE applies SET status = :st, finished_at = :n WHERE serial = :s"
 _NAMED = re.compile(r":([a-z]+)\b")
 
 
@@ -189,8 +193,27 @@ class StoreWriter:
                         f'"path":{json.dumps(path, ensure_ascii=False)}}}')
         self.edits.add(_INSERT_EDIT, index, {
             "s": serial, "t": self.now, "op": op, "a": address, "act": action,
-            "req": request_text, "resp": canonical.dumps(response), "actor": actor})
+            "req": request_text, "resp": canonical.dumps(response), "actor": actor, "i": index})
         self._maybe_flush()
+
+    # --- the journal of a remote apply (each write committed by the caller as it goes) ------
+
+    def rebind(self, conn: Connection, now: datetime) -> None:
+        """Carry the mappings read so far into the next transaction of a journaled apply."""
+        self.conn, self._now = conn, now
+        self.now = now.isoformat(" ") if not self.pyformat else now
+
+    def settle(self, serial: int, index: int, response: dict[str, Any]) -> None:
+        """The outcome of a journal row recorded before its request was sent."""
+        self.conn.execute(text(_SETTLE_EDIT), {"resp": canonical.dumps(response), "t": self.now, "s": serial,
+                                               "i": index})
+
+    def start_apply(self, serial: int, backend: str, target: str, operations: int) -> None:
+        self.conn.execute(text(_START_APPLY), {"s": serial, "b": backend, "t": target, "o": operations,
+                                               "n": self.now})
+
+    def finish_apply(self, serial: int, status: str) -> None:
+        self.conn.execute(text(_FINISH_APPLY), {"st": status, "n": self.now, "s": serial})
 
     def _maybe_flush(self) -> None:
         if self.edits.size >= self.BATCH:

@@ -17,6 +17,9 @@ def _paint(symbol: str, text: str, color: bool) -> str:
 
 def render(plan: Plan, *, color: bool = False, secrets: AccountSecrets = NO_MARKS) -> str:
     lines: list[str] = []
+    target = plan.extras.get("backend")
+    if target:
+        lines.extend([f"Target: {target['name']} API at {target['api']}", ""])
     for problem in plan.errors:
         lines.append(_paint("!", f"Error: {problem}", color))
     if plan.errors:

@@ -1,0 +1,324 @@
+"""A remote apply, journaled: each operation is recorded in the store in its own commit.
+
+A remote API cannot take part in the store's transaction, so an apply against it cannot be
+all-or-nothing. Instead:
+
+1. One commit starts the apply: the plan's serial is checked, the serial moves (once per apply)
+   and an `applies` row says `running`.
+2. For each operation: a journal row (`edits`, serial + op_index) is committed *before* the
+   request is sent, with the outcome `sent`; then the request; then, in one commit, the ids it
+   made, the touched object as read back from the API, and the row's outcome (the response).
+   A refusal settles the row as `failed`; no answer (timeout, lost connection, 5xx) as
+   `unknown`; a killed process leaves it `sent`.
+3. The last commit marks the apply `complete`; a failure marks it `incomplete` and raises
+   RemoteApplyError naming what was done, what failed and why, and what remains.
+
+Requests to endpoints that take `uniqueness_key` carry one derived from lineage + serial +
+operation index, so a re-sent request is refused with 409 instead of applied twice; a 409 is
+"already done", resolved by a read. Rows left `sent`/`unknown` are resolved by `resolve_pending`
+(run before each refresh): a create is matched in the account (customers by ingest alias, contracts
+by uniqueness key, the rest by name), and items an edit added are matched to the keys it was adding.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+
+from .. import canonical
+from ..plan.operations import OBJECT_CREATES, Operation, Request
+from ..plan.plan import Plan
+from ..plan.planfile import check_fresh
+from ..plan.readers import Keys, read
+from ..specform import KEYED_LISTS, spec_text
+from ..store.store import NotInitialized, Store
+from ..store.writer import StoreWriter
+from ..timeutil import utc_now
+from .backends import BackendError
+
+UNIQUE_OPS = frozenset({"create_contract", "edit_contract"})
+SENT, UNKNOWN, FAILED = "sent", "unknown", "failed"
+
+
+def uniqueness_key(lineage: str, serial: int, index: int) -> str:
+    """The same for the same operation of the same apply, different for every other."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"billing-reconciler/{lineage}/{serial}/{index}"))
+
+
+class RemoteApplyError(Exception):
+    """An apply that stopped part-way: what was done, what failed and why, what remains."""
+
+    def __init__(self, serial: int, done: list[Operation], index: int, op: Operation, cause: BaseException,
+                 remaining: list[Operation], unknown: bool):
+        self.serial, self.done, self.index, self.op, self.cause = serial, done, index, op, cause
+        self.remaining, self.unknown = remaining, unknown
+        lines = [f"apply {serial} stopped at operation {index + 1} of {index + 1 + len(remaining)} "
+                 f"({op.op} {op.address}): {cause}"]
+        if unknown:
+            lines.append("  Its outcome is unknown (it may have been applied); the next plan reads the account "
+                         "and matches it, so it is not made twice.")
+        lines.append(f"  Done ({len(done)}, recorded in the store): "
+                     + (", ".join(f"{o.op} {o.address}" for o in done) or "nothing"))
+        lines.append(f"  Remaining ({len(remaining)}, not sent): "
+                     + (", ".join(f"{o.op} {o.address}" for o in remaining) or "nothing"))
+        lines.append("  Run `plan` (or `apply`) again: it proposes only what remains.")
+        super().__init__("\n".join(lines))
+
+
+class ExistsInAccount(BackendError):
+    """A create would make a second object with the alias or name of one the account already holds."""
+
+
+def _adds(op: Operation) -> list[list[str]]:
+    return [[i.list_name, i.key] for i in op.items if i.effect == "add" and i.list_name in KEYED_LISTS]
+
+
+def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 30.0, actor: str = "",
+                    progress: Callable[[int, Operation], None] | None = None):
+    from .applier import ApplyResult, _added_items, _map, _remote_id, _store_touched, resolve_text
+
+    if plan.errored:
+        raise ValueError("this plan has errors and cannot be applied")
+    if store.state()[0] is None:
+        raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
+    session = backend.session(None)
+    check_not_in_account(store, plan, session)
+    with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+        lineage, current = store.locked_state(conn)
+        check_fresh(plan, lineage, current)
+        serial = current + 1
+        writer = StoreWriter(conn, utc_now())
+        writer.set_serial(serial)
+        writer.start_apply(serial, backend.name, backend.target, len(plan.operations))
+    result = ApplyResult(serial)
+    started = utc_now()  # apply-time values (${apply.next_hour}) are the same for the whole apply
+    ids: dict[str, str] = {}
+    done: list[Operation] = []
+    for index, op in enumerate(plan.operations):
+        sent = False
+        try:
+            request, body_text = resolve_text(op.request, ids, started)
+            if op.op in UNIQUE_OPS:
+                request = Request(request.method, request.path,
+                                  {**request.body, "uniqueness_key": uniqueness_key(lineage, serial, index)})
+                body_text = canonical.dumps(request.body)
+            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+                writer.rebind(conn, utc_now())
+                writer.record(serial, op.op, op.address, op.action.value, request.method, request.path, body_text,
+                              {"outcome": SENT, "digest": op.spec_digest, "adds": _adds(op)}, actor, index)
+                writer.flush()
+            sent = True
+            response = _send(session, op, request)
+            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+                writer.rebind(conn, utc_now())
+                session.conn = conn
+                remote_id = _remote_id(op, response, writer)
+                if op.op in OBJECT_CREATES:
+                    ids[op.address] = remote_id
+                added = _added_items(op, session, remote_id, writer)
+                for item_ref, item_id in added.items():
+                    ids[f"{op.address}.{item_ref}"] = item_id
+                touched: dict = {}
+                _map(writer, touched, op, remote_id, added, index)
+                _store_touched(writer, touched, session, {})
+                writer.flush()
+                writer.settle(serial, index, response)
+        except Exception as exc:  # noqa: BLE001 - recorded, then reported as the apply's failure
+            from .backends.metronome import OutcomeUnknown
+
+            refused = isinstance(exc, BackendError) and not isinstance(exc, OutcomeUnknown)
+            unknown = sent and not refused
+            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+                writer.rebind(conn, utc_now())
+                writer.items.take(), writer.objects.take(), writer.edits.take()  # a failed commit's queue
+                if sent:
+                    writer.settle(serial, index, {"outcome": UNKNOWN if unknown else FAILED, "error": str(exc)[:1000],
+                                                  "digest": op.spec_digest, "adds": _adds(op)})
+                writer.finish_apply(serial, "incomplete")
+            raise RemoteApplyError(serial, done, index, op, exc, list(plan.operations[index + 1:]), unknown) from exc
+        done.append(op)
+        result.applied.append((op, response))
+        if progress is not None:
+            progress(index, op)
+    with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+        writer.rebind(conn, utc_now())
+        writer.finish_apply(serial, "complete")
+    return result
+
+
+def _send(session, op: Operation, request: Request) -> dict[str, Any]:
+    """The response; a 409 on the uniqueness key means an earlier sending was applied: for a
+    contract create, the contract is found by its key."""
+    from .backends.metronome import AlreadyDone
+
+    try:
+        return session.execute(request)
+    except AlreadyDone:
+        if op.op != "create_contract":
+            return {"data": {}, "resolved": "409: already applied"}
+        key = request.body["uniqueness_key"]
+        for contract in session.contracts_of(request.body["customer_id"]):
+            if contract.get("uniqueness_key") == key:
+                return {"data": {"id": contract["id"]}, "resolved": "409: already applied"}
+        raise
+
+
+# --- before an apply: the account holds nothing the plan would make a second of -------------------
+
+def _identity(kind: str, body: dict[str, Any]) -> list[tuple[str, str]]:
+    """What names an object in the account: a customer's ingest aliases (or its name), a
+    contract's uniqueness key, the name of the rest."""
+    if kind == "Customer":
+        aliases = [("ingest alias", a) for a in body.get("ingest_aliases") or []]
+        return aliases or ([("name", body["name"])] if body.get("name") else [])
+    if kind == "Contract":
+        return [("uniqueness key", body["uniqueness_key"])] if body.get("uniqueness_key") else []
+    return [("name", body["name"])] if body.get("name") else []
+
+
+def _candidates(kind: str, body: dict[str, Any], objects: list[dict[str, Any]], mapped: set[str]) -> list[dict]:
+    wanted = set(_identity(kind, body))
+    if not wanted:
+        return []
+    out = []
+    for obj in objects:
+        if obj.get("archived_at") is not None or obj["id"] in mapped:
+            continue
+        if wanted & set(_identity(kind, obj)):
+            out.append(obj)
+    return out
+
+
+def _mapped_ids(conn) -> set[str]:
+    return {row[0] for row in conn.execute(text("SELECT remote_id FROM objects WHERE archived_at IS NULL"))}
+
+
+def check_not_in_account(store: Store, plan: Plan, session) -> None:
+    creates = [op for op in plan.operations if op.op in OBJECT_CREATES and op.kind != "Contract"]
+    if not creates:
+        return
+    with store.reading() as conn:
+        mapped = _mapped_ids(conn)
+    listed: dict[str, list[dict[str, Any]]] = {}
+    problems = []
+    for op in creates:
+        if op.kind not in listed:
+            listed[op.kind] = session.identities(op.kind)
+        for obj in _candidates(op.kind, op.request.body, listed[op.kind], mapped):
+            what, value = sorted(set(_identity(op.kind, op.request.body)) & set(_identity(op.kind, obj)))[0]
+            problems.append(f"{op.address}: exists: the account already holds {op.kind} {obj['id']} with {what} "
+                            f"'{value}'; import it (`billing-reconciler --backend metronome import`) instead of "
+                            "creating a second one")
+    if problems:
+        raise ExistsInAccount("\n".join(problems))
+
+
+# --- after a failed or killed apply: settle what was sent -------------------------------------------
+
+def pending_rows(conn) -> list[dict[str, Any]]:
+    rows = conn.execute(text(
+        "SELECT e.serial, e.op_index, e.op, e.address, e.request, e.response FROM edits e "
+        "JOIN applies a ON a.serial = e.serial WHERE a.status <> 'complete' AND e.op_index IS NOT NULL "
+        "ORDER BY e.serial, e.op_index")).all()
+    out = []
+    for serial, index, op, address, request, response in rows:
+        outcome = canonical.loads(response)
+        if isinstance(outcome, dict) and outcome.get("outcome") in (SENT, UNKNOWN):
+            out.append({"serial": serial, "index": index, "op": op, "address": address,
+                        "request": canonical.loads(request), "outcome": outcome})
+    return out
+
+
+class AmbiguousMatch(BackendError):
+    """More than one object in the account could be the one a lost create made."""
+
+
+def resolve_pending(store: Store, backend, *, lock_timeout: float = 30.0) -> list[str]:
+    """Settle journal rows whose outcome is unknown, by reading the account; returns one line per
+    row settled. A matched create is recorded as made (key <-> id, body as read); items an edit
+    added get the keys it was adding. Moves the serial if anything was recorded (a plan made
+    before would propose it again)."""
+    if store.state()[0] is None:
+        return []
+    with store.reading() as conn:
+        if not conn.execute(text("SELECT 1 FROM applies WHERE status <> 'complete'")).first():
+            return []
+        pending = pending_rows(conn)
+    session = backend.session(None)
+    notes: list[str] = []
+    with store.transaction(lock_timeout=lock_timeout, holder="refresh") as conn:
+        session.conn = conn
+        writer = StoreWriter(conn, utc_now())
+        mapped = _mapped_ids(conn)
+        recorded = False
+        listed: dict[str, list[dict[str, Any]]] = {}
+        for row in pending:
+            kind, key = row["address"].split("/", 1)
+            body = row["request"]["body"]
+            outcome = row["outcome"]
+            live = (kind, key) in writer.remote_ids and writer.remote_ids[(kind, key)] in mapped
+            if row["op"] in OBJECT_CREATES and not live:
+                if kind not in listed:
+                    listed[kind] = session.list(kind)
+                found = _candidates(kind, body, listed[kind], mapped)
+                if len(found) > 1:
+                    raise AmbiguousMatch(
+                        f"{row['address']}: apply {row['serial']} sent its create but got no answer, and the account "
+                        f"holds {len(found)} objects it could have made: " + ", ".join(o["id"] for o in found)
+                        + ". Archive the extra ones in the account (or import them), then plan again.")
+                if not found:
+                    settled = {**outcome, "outcome": "not applied", "resolved": "no such object in the account"}
+                    notes.append(f"{row['address']}: the create of apply {row['serial']} was not applied")
+                else:
+                    api = found[0]
+                    writer.map_object(kind, key, api["id"])
+                    mapped.add(api["id"])
+                    _map_fresh_items(writer, kind, key, api, outcome.get("adds") or [], row["index"])
+                    keys = Keys(writer.object_keys, writer.item_keys)
+                    writer.put_object(kind, key, api["id"], spec_text(read(kind, api, keys)), outcome.get("digest"),
+                                      None, created=True, archived=False, index=row["index"])
+                    settled = {**outcome, "outcome": "applied", "data": {"id": api["id"]},
+                               "resolved": "found in the account by refresh"}
+                    notes.append(f"{row['address']}: the create of apply {row['serial']} was applied: {api['id']}")
+                    recorded = True
+            elif live and outcome.get("adds"):
+                api = session.get(kind, writer.remote_ids[(kind, key)]) or {}
+                if _map_fresh_items(writer, kind, key, api, outcome["adds"], row["index"]):
+                    settled = {**outcome, "outcome": "applied", "resolved": "its items found in the account by refresh"}
+                    notes.append(f"{row['address']}: {row['op']} of apply {row['serial']} was applied")
+                    recorded = True
+                else:
+                    settled = {**outcome, "outcome": "not applied", "resolved": "its items are not in the account"}
+                    notes.append(f"{row['address']}: {row['op']} of apply {row['serial']} was not applied")
+            else:
+                settled = {**outcome, "outcome": "resolved by refresh",
+                           "resolved": "the object is read again; the next plan proposes what remains"}
+            writer.settle(row["serial"], row["index"], settled)
+        writer.flush()
+        conn.execute(text("UPDATE applies SET status = 'incomplete' WHERE status = 'running'"))
+        if recorded:
+            writer.set_serial(store.locked_state(conn)[1] + 1)
+    return notes
+
+
+def _map_fresh_items(writer: StoreWriter, kind: str, key: str, api: dict[str, Any], adds: list[list[str]],
+                     index: int) -> bool:
+    """Items of `api` no key maps, in order, get the keys the operation was adding, list by list,
+    when their numbers agree. False if none of the lists has its new items."""
+    by_list: dict[str, list[str]] = {}
+    for list_name, item_key in adds:
+        by_list.setdefault(list_name, []).append(item_key)
+    matched = False
+    for list_name, keys in by_list.items():
+        fresh = [item["id"] for item in api.get(list_name) or []
+                 if item.get("archived_at") is None and item["id"] not in writer.item_keys]
+        if len(fresh) != len(keys):
+            continue
+        for item_key, item_id in zip(keys, fresh):
+            writer.archive_item(kind, key, list_name, item_key, index)
+            writer.add_item(kind, key, list_name, item_key, item_id, index)
+        matched = True
+    return matched
