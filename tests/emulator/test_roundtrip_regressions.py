@@ -140,3 +140,20 @@ def test_the_emulator_refuses_a_subscription_config_naming_no_subscription_of_th
                                                             "contract_id": contract.remote_id,
                                                             "add_recurring_credits": [credit]})
     assert refusal.value.status == 404 and "subscription_config.subscription_id" in str(refusal.value)
+
+
+def test_naming_the_usd_fiat_credit_type_a_rate_card_already_has_beside_a_rename_is_only_the_rename(
+        store, tmp_path):
+    # The API fills in USD when no fiat credit type is given, so naming USD and leaving the field out
+    # mean the same: the immutable-field check compares them in the comparable form, not raw
+    # (mutation: compare raw values -> "fiat_credit_type_id cannot be changed", an errored plan).
+    account = Account(tmp_path, small_account(1))
+    converge(store, account)
+    card = next(d for d in account.docs if d["kind"] == "RateCard")
+    card["spec"]["fiat_credit_type_id"] = USD_CREDIT_TYPE_ID
+    card["spec"]["name"] = "Cloud 2024 (renamed)"
+    plan = make_plan(store, account)
+    assert not plan.errored, plan.errors
+    [update] = plan.operations
+    assert update.op == "update_rate_card" and update.request.body["name"] == "Cloud 2024 (renamed)"
+    assert "fiat_credit_type_id" not in update.request.body

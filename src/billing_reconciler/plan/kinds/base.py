@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...canonical import dumps
+from ...specform import comparable
 from ...manifests.document import Manifest
 from ...store.store import StoredObject
 from ..context import PlanContext
@@ -54,12 +55,20 @@ def changed(before: dict[str, Any], after: dict[str, Any], name: str) -> bool:
     return before.get(name) != after.get(name)
 
 
+def same_value(name: str, before: Any, after: Any) -> bool:
+    """The two values of a spec field mean the same (compared in the comparable form: a default the
+    API fills in, such as a rate card's USD fiat credit type, equals leaving the field out)."""
+    def form(value: Any) -> dict[str, Any]:
+        return comparable({name: value}) if value is not None else {}
+    return form(before) == form(after)
+
+
 def immutable(ctx: PlanContext, manifest: Manifest, before: dict[str, Any], fields: Iterable[str],
               way_out: str) -> bool:
     """Refuse changes to fields the API cannot update; True when any was refused."""
     refused = False
     for name in fields:
-        if before.get(name) != manifest.spec.get(name):
+        if not same_value(name, before.get(name), manifest.spec.get(name)):
             ctx.refuse(manifest, ("spec", name),
                        f"{name} cannot be changed after {manifest.address} is created (the billing API has "
                        f"no update for it); {way_out}")
