@@ -282,6 +282,10 @@ def scope(draw, terms: Terms) -> dict[str, Any]:
     return {}
 
 
+def _add_distinct(items: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
+    items.extend(i for i in new if i not in items)
+
+
 @st.composite
 def schedule_items(draw, terms: Terms, count: int) -> list[dict[str, Any]]:
     out = []
@@ -291,7 +295,8 @@ def schedule_items(draw, terms: Terms, count: int) -> list[dict[str, Any]]:
             item["amount"] = draw(cents)
         else:
             item.update(unit_price=draw(cents), quantity=draw(quantities))
-        out.append(item)
+        if item not in out:  # identical items in one schedule are refused (merge them)
+            out.append(item)
     return out
 
 
@@ -323,7 +328,9 @@ def access_schedule(draw, terms: Terms, items: int) -> dict[str, Any]:
     out = []
     for _ in range(items):
         start, end = draw(window(terms.start, 200))
-        out.append({"amount": draw(cents), "starting_at": ts(start), "ending_before": ts(end)})
+        item = {"amount": draw(cents), "starting_at": ts(start), "ending_before": ts(end)}
+        if item not in out:  # identical items in one schedule are refused (merge them)
+            out.append(item)
     spec: dict[str, Any] = {"schedule_items": out}
     maybe(draw, spec, "credit_type_id", st.just(USD_CREDIT_TYPE_ID))
     return spec
@@ -621,9 +628,9 @@ def edited_contract(draw, d: dict[str, Any], catalog: list[dict[str, Any]]) -> N
             if len(items) > 1 and draw(st.booleans()):
                 items.pop(draw(st.integers(0, len(items) - 1)))
             else:
-                items.extend(draw(access_schedule(terms, 1))["schedule_items"])
+                _add_distinct(items, draw(access_schedule(terms, 1))["schedule_items"])
         elif change == "invoice" and c.get("type") == "PREPAID" and "schedule_items" in c.get("invoice_schedule", {}):
-            c["invoice_schedule"]["schedule_items"].extend(draw(schedule_items(terms, 1)))
+            _add_distinct(c["invoice_schedule"]["schedule_items"], draw(schedule_items(terms, 1)))
         elif change == "scope" and "specifiers" not in c:
             c.pop("applicable_products", None)
             c["applicable_product_tags"] = draw(tags)
@@ -643,7 +650,7 @@ def edited_contract(draw, d: dict[str, Any], catalog: list[dict[str, Any]]) -> N
         if draw(st.booleans()):
             c["netsuite_sales_order_id"] = draw(identifiers)
         if "schedule_items" in c["schedule"] and draw(st.booleans()):
-            c["schedule"]["schedule_items"].extend(draw(schedule_items(terms, 1)))
+            _add_distinct(c["schedule"]["schedule_items"], draw(schedule_items(terms, 1)))
     for name in ("recurring_commits", "recurring_credits"):
         for r in spec.get(name, []):
             change = draw(st.sampled_from(["none", "quantity", "price", "end", "rate_type"]))

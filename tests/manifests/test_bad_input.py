@@ -93,6 +93,9 @@ EXPECTED: dict[str, list[E]] = {
     'duplicate-commit-key': [
         e('customer.yaml', 38, 12, 'Contract/acme-2024', 'spec.commits[1].key', "duplicate key 'prepaid-2024' (also at commits[0])", 'each item of commits needs its own key'),
     ],
+    'repeated-schedule-item': [
+        e('customer.yaml', 38, 13, 'Contract/acme-2024', 'spec.commits[0].invoice_schedule.schedule_items[1]', 'schedule item 1 repeats item 0', 'merge them into one item (add the amounts)'),
+    ],
     'duplicate-name-across-files': [
         e('more-customers.yaml', 4, 9, 'Customer/acme', 'metadata.name', 'duplicate key: Customer/acme is also defined in customer.yaml (document 1)', 'keys must be unique per kind — rename one'),
     ],

@@ -108,9 +108,23 @@ def _amount_or_unit_price(path: Path, item: Any) -> Iterator[Finding]:
         yield path, "missing the charge: give amount, or both unit_price and quantity"
 
 
+def _repeated_items(path: Path, items: list[Any]) -> Iterator[Finding]:
+    # Schedule items have no key: the planner adds and removes them by content, so two identical
+    # items in one schedule could never be told apart (adding a copy would plan nothing).
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        text = item.model_dump_json(exclude_none=True)
+        if text in seen:
+            yield (*path, "schedule_items", i), (f"schedule item {i} repeats item {seen[text]}; "
+                                                 "merge them into one item (add the amounts)")
+        else:
+            seen[text] = i
+
+
 def _invoice_schedule(path: Path, schedule: m.InvoiceSchedule | None) -> Iterator[Finding]:
     if schedule is None:
         return
+    yield from _repeated_items(path, schedule.schedule_items or [])
     if schedule.schedule_items is None and schedule.recurring_schedule is None:
         yield path, "an invoice schedule needs schedule_items or a recurring_schedule"
     if schedule.schedule_items is not None and schedule.recurring_schedule is not None:
@@ -124,6 +138,7 @@ def _invoice_schedule(path: Path, schedule: m.InvoiceSchedule | None) -> Iterato
 
 
 def _access_schedule(path: Path, schedule: m.AccessSchedule) -> Iterator[Finding]:
+    yield from _repeated_items(path, schedule.schedule_items)
     for i, item in enumerate(schedule.schedule_items):
         yield from _window((*path, "schedule_items", i), item.starting_at, item.ending_before)
 
