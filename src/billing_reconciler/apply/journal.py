@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import text
 
 from .. import canonical
-from ..plan.operations import OBJECT_CREATES, Operation, Request
+from ..plan.operations import OBJECT_CREATES, PLACEHOLDER, Operation, Request
 from ..plan.plan import Plan
 from ..plan.planfile import check_fresh
 from ..plan.readers import Keys, read
@@ -55,7 +55,7 @@ class RemoteApplyError(Exception):
                  remaining: list[Operation], unknown: bool):
         self.serial, self.done, self.index, self.op, self.cause = serial, done, index, op, cause
         self.remaining, self.unknown = remaining, unknown
-        lines = [f"apply {serial} stopped at operation {index + 1} of {index + 1 + len(remaining)} "
+        lines = [f"apply {serial} stopped at operation {index + 1} of {len(done) + 1 + len(remaining)} "
                  f"({op.op} {op.address}): {cause}"]
         if unknown:
             lines.append("  Its outcome is unknown (it may have been applied); the next plan reads the account "
@@ -78,14 +78,22 @@ def _adds(op: Operation) -> list[list[str]]:
 
 def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 30.0, actor: str = "",
                     progress: Callable[[int, Operation], None] | None = None):
-    from .applier import ApplyResult, _added_items, _map, _remote_id, _store_touched, resolve_text
+    """Run the plan's operations, each journaled in its own commits. Operations of different
+    customers (a customer and its contracts are one lane) run concurrently, at most
+    `backend.parallelism` at a time; any other operation (the catalog, anything whose customer is
+    not known) waits for all before it and all after it wait for it, so plan order is kept
+    wherever it matters. The first failure stops new operations; those in flight finish."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from .applier import ApplyResult
 
     if plan.errored:
         raise ValueError("this plan has errors and cannot be applied")
     if store.state()[0] is None:
         raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
-    session = backend.session(None)
-    check_not_in_account(store, plan, session)
+    with store.reading() as conn:
+        shared = backend.session(conn).contract_customer  # every contract's customer, read once
+    check_not_in_account(store, plan, backend.session(None))
     with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
         lineage, current = store.locked_state(conn)
         check_fresh(plan, lineage, current)
@@ -93,60 +101,158 @@ def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 
         writer = StoreWriter(conn, utc_now())
         writer.set_serial(serial)
         writer.start_apply(serial, backend.name, backend.target, len(plan.operations))
+    run = _Run(store, backend, writer, lineage, serial, actor, lock_timeout, shared)
+    ops = plan.operations
+    deps = _dependencies(ops, writer)
     result = ApplyResult(serial)
-    started = utc_now()  # apply-time values (${apply.next_hour}) are the same for the whole apply
-    ids: dict[str, str] = {}
-    done: list[Operation] = []
-    for index, op in enumerate(plan.operations):
+    finished: dict[int, dict[str, Any]] = {}
+    failures: list[tuple[int, BaseException, bool]] = []
+    waiting = list(range(len(ops)))
+    with ThreadPoolExecutor(max_workers=max(1, getattr(backend, "parallelism", 1)),
+                            thread_name_prefix="apply") as pool:
+        running: dict = {}
+        while waiting or running:
+            if not failures:
+                for index in [i for i in waiting if deps[i] <= finished.keys()]:
+                    if len(running) >= pool._max_workers:
+                        break
+                    waiting.remove(index)
+                    running[pool.submit(run.one, index, ops[index])] = index
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = running.pop(future)
+                error = future.exception()
+                if error is None:
+                    finished[index] = future.result()
+                    if progress is not None:
+                        progress(index, ops[index])
+                else:
+                    failures.append((index, error.__cause__ or error, bool(getattr(error, "unknown", False))))
+    for index in sorted(finished):
+        result.applied.append((ops[index], finished[index]))
+    with run.lock, store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+        writer.rebind(conn, utc_now())
+        writer.finish_apply(serial, "incomplete" if failures else "complete")
+    if failures:
+        index, cause, unknown = min(failures, key=lambda f: f[0])
+        remaining = [ops[i] for i in range(len(ops)) if i not in finished and i != index]
+        raise RemoteApplyError(serial, [ops[i] for i in sorted(finished)], index, ops[index], cause, remaining,
+                               unknown) from cause
+    return result
+
+
+class _Failed(Exception):
+    """An operation's failure, once recorded; `unknown`: it was sent and may have been applied."""
+
+    def __init__(self, unknown: bool):
+        super().__init__("operation failed")
+        self.unknown = unknown
+
+
+class _Run:
+    """One journaled apply: the store writes of its operations, one at a time under `lock`."""
+
+    def __init__(self, store: Store, backend, writer: StoreWriter, lineage: str, serial: int, actor: str,
+                 lock_timeout: float, contract_customer: dict[str, str]):
+        import threading
+
+        self.store, self.backend, self.writer = store, backend, writer
+        self.lineage, self.serial, self.actor, self.lock_timeout = lineage, serial, actor, lock_timeout
+        self.contract_customer = contract_customer
+        self.ids: dict[str, str] = {}
+        self.started = utc_now()  # apply-time values (${apply.next_hour}) are the same for the whole apply
+        self.lock = threading.Lock()
+
+    def _commit(self):
+        return self.store.transaction(lock_timeout=self.lock_timeout, holder=self.actor)
+
+    def one(self, index: int, op: Operation) -> dict[str, Any]:
+        from .applier import _added_items, _map, _remote_id, _store_touched, resolve_text
+
+        writer = self.writer
+        session = self.backend.session(None)
+        session.contract_customer = self.contract_customer
         sent = False
         try:
-            request, body_text = resolve_text(op.request, ids, started)
+            request, body_text = resolve_text(op.request, self.ids, self.started)
             if op.op in UNIQUE_OPS:
-                request = Request(request.method, request.path,
-                                  {**request.body, "uniqueness_key": uniqueness_key(lineage, serial, index)})
+                request = Request(request.method, request.path, {
+                    **request.body, "uniqueness_key": uniqueness_key(self.lineage, self.serial, index)})
                 body_text = canonical.dumps(request.body)
-            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+            with self.lock, self._commit() as conn:
                 writer.rebind(conn, utc_now())
-                writer.record(serial, op.op, op.address, op.action.value, request.method, request.path, body_text,
-                              {"outcome": SENT, "digest": op.spec_digest, "adds": _adds(op)}, actor, index)
+                writer.record(self.serial, op.op, op.address, op.action.value, request.method, request.path,
+                              body_text, {"outcome": SENT, "digest": op.spec_digest, "adds": _adds(op)},
+                              self.actor, index)
                 writer.flush()
             sent = True
             response = _send(session, op, request)
-            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+            remote_id = _remote_id(op, response, writer)
+            session.get(op.kind, remote_id)  # read back now, outside the lock (kept by the session)
+            with self.lock, self._commit() as conn:
                 writer.rebind(conn, utc_now())
                 session.conn = conn
-                remote_id = _remote_id(op, response, writer)
                 if op.op in OBJECT_CREATES:
-                    ids[op.address] = remote_id
+                    self.ids[op.address] = remote_id
                 added = _added_items(op, session, remote_id, writer)
                 for item_ref, item_id in added.items():
-                    ids[f"{op.address}.{item_ref}"] = item_id
+                    self.ids[f"{op.address}.{item_ref}"] = item_id
                 touched: dict = {}
                 _map(writer, touched, op, remote_id, added, index)
                 _store_touched(writer, touched, session, {})
                 writer.flush()
-                writer.settle(serial, index, response)
+                writer.settle(self.serial, index, response)
+            return response
         except Exception as exc:  # noqa: BLE001 - recorded, then reported as the apply's failure
             from .backends.metronome import OutcomeUnknown
 
             refused = isinstance(exc, BackendError) and not isinstance(exc, OutcomeUnknown)
             unknown = sent and not refused
-            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+            with self.lock, self._commit() as conn:
                 writer.rebind(conn, utc_now())
                 writer.items.take(), writer.objects.take(), writer.edits.take()  # a failed commit's queue
                 if sent:
-                    writer.settle(serial, index, {"outcome": UNKNOWN if unknown else FAILED, "error": str(exc)[:1000],
-                                                  "digest": op.spec_digest, "adds": _adds(op)})
-                writer.finish_apply(serial, "incomplete")
-            raise RemoteApplyError(serial, done, index, op, exc, list(plan.operations[index + 1:]), unknown) from exc
-        done.append(op)
-        result.applied.append((op, response))
-        if progress is not None:
-            progress(index, op)
-    with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
-        writer.rebind(conn, utc_now())
-        writer.finish_apply(serial, "complete")
-    return result
+                    writer.settle(self.serial, index, {"outcome": UNKNOWN if unknown else FAILED,
+                                                       "error": str(exc)[:1000], "digest": op.spec_digest,
+                                                       "adds": _adds(op)})
+            raise _Failed(unknown) from exc
+
+
+def _lane(op: Operation, writer: StoreWriter) -> str | None:
+    """The customer an operation belongs to (None: it may touch what any other touches)."""
+    if op.kind == "Customer":
+        return op.key
+    if op.kind != "Contract":
+        return None
+    customer_id = str((op.request.body or {}).get("customer_id") or "")
+    found = PLACEHOLDER.fullmatch(customer_id)
+    if found and found.group(1).startswith("Customer/") and not found.group(2):
+        return found.group(1).split("/", 1)[1]
+    return writer.object_keys.get(customer_id)
+
+
+def _dependencies(ops, writer: StoreWriter) -> list[set[int]]:
+    """For each operation, the earlier ones it waits for: the last of its lane and the last
+    barrier; a barrier waits for every operation since the previous one."""
+    deps: list[set[int]] = []
+    last_in_lane: dict[str, int] = {}
+    since_barrier: list[int] = []
+    barrier: int | None = None
+    for index, op in enumerate(ops):
+        lane = _lane(op, writer)
+        before = {barrier} if barrier is not None else set()
+        if lane is None:
+            deps.append(before | set(since_barrier))
+            barrier, since_barrier, last_in_lane = index, [], {}
+        else:
+            if lane in last_in_lane:
+                before.add(last_in_lane[lane])
+            deps.append(before)
+            last_in_lane[lane] = index
+            since_barrier.append(index)
+    return deps
 
 
 def _send(session, op: Operation, request: Request) -> dict[str, Any]:
