@@ -77,7 +77,8 @@ def test_apply_read_back_drift_restore_and_a_wrong_token(example_tree: Path, emu
     assert override["entitled"] is True and override["starting_at"] == "2025-04-01T00:00:00Z"
     assert [c["billing_provider"] for c in account["Acme Corp"]["configs"]] == ["stripe"]
 
-    cli("plan", "--detailed-exitcode")  # 0: nothing to do right after the apply
+    quiet = cli("plan", "--detailed-exitcode", "--format", "markdown")  # 0: nothing to do right after the apply
+    assert f"Target: metronome API at `{served.base_url}`" in quiet.stdout
 
     # Behind the tool's back: one more override on Acme's contract, through plain HTTP.
     acme = account["Acme Corp"]["customer"]["id"]
