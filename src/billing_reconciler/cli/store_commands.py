@@ -253,6 +253,9 @@ def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
     from ..plan.impact import UsageFileError, invoice_impact, read_usage
     from ..service import billing_state, plan_state
 
+    if getattr(settings.backend(), "remote", False):
+        fail("plan --usage rates a what-if of the plan, run on the embedded emulator inside a rolled-back "
+             "transaction; a remote API cannot do that. Plan with --backend embedded, or without --usage.")
     try:
         events = read_usage(usage_file, memory_limit=settings.events_memory)
         impact = invoice_impact(billing_state(store), plan_state(store, plan), usage_file, events)
