@@ -22,8 +22,9 @@ by uniqueness key, the rest by name), and items an edit added are matched to the
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import text
@@ -40,7 +41,8 @@ from ..timeutil import utc_now
 from .backends import BackendError
 
 UNIQUE_OPS = frozenset({"create_contract", "edit_contract"})
-SENT, UNKNOWN, FAILED = "sent", "unknown", "failed"
+PG_APPLY_LOCK_ID = 0x6269_6C6C_7265_6D74  # "billremt": held for a whole remote apply
+SENT, UNKNOWN, FAILED, NOT_APPLIED = "sent", "unknown", "failed", "not applied"
 
 
 def uniqueness_key(lineage: str, serial: int, index: int) -> str:
@@ -76,6 +78,59 @@ def _adds(op: Operation) -> list[list[str]]:
     return [[i.list_name, i.key] for i in op.items if i.effect == "add" and i.list_name in KEYED_LISTS]
 
 
+@contextlib.contextmanager
+def remote_apply_lock(store: Store, timeout: float, *, wait: bool = True) -> Iterator[bool]:
+    """Held for the whole of a remote apply (its store transactions come and go): a file lock
+    beside a SQLite store, a session advisory lock on PostgreSQL. Both end with the process, so a
+    killed apply holds nothing. Yields False when `wait` is off and another apply holds it."""
+    import time
+
+    from ..store.store import LockTimeout, default_sqlite_path
+
+    deadline = time.monotonic() + timeout
+    if store.is_sqlite:
+        import fcntl
+
+        path = default_sqlite_path(store.url)
+        if path is None:  # in memory: one process
+            yield True
+            return
+        with open(path.with_name(path.name + ".apply-lock"), "a+") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not wait:
+                        yield False
+                        return
+                    if time.monotonic() > deadline:
+                        raise LockTimeout(f"could not take the store lock within {timeout:g}s: another apply "
+                                          "is running against the API; wait for it, or raise --lock-timeout") from None
+                    time.sleep(0.1)
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    with store.engine.connect() as conn:
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": PG_APPLY_LOCK_ID}).scalar():
+            conn.commit()
+            if not wait:
+                yield False
+                return
+            if time.monotonic() > deadline:
+                raise LockTimeout(f"could not take the store lock within {timeout:g}s: another apply is running "
+                                  "against the API; wait for it, or raise --lock-timeout")
+            time.sleep(0.1)
+        conn.commit()
+        try:
+            yield True
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": PG_APPLY_LOCK_ID})
+            conn.commit()
+
+
 def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 30.0, actor: str = "",
                     progress: Callable[[int, Operation], None] | None = None):
     """Run the plan's operations, each journaled in its own commits. Operations of different
@@ -83,14 +138,20 @@ def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 
     `backend.parallelism` at a time; any other operation (the catalog, anything whose customer is
     not known) waits for all before it and all after it wait for it, so plan order is kept
     wherever it matters. The first failure stops new operations; those in flight finish."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    from .applier import ApplyResult
-
     if plan.errored:
         raise ValueError("this plan has errors and cannot be applied")
     if store.state()[0] is None:
         raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
+    with remote_apply_lock(store, lock_timeout):
+        return _apply_locked(store, plan, backend, lock_timeout=lock_timeout, actor=actor, progress=progress)
+
+
+def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, actor: str,
+                  progress: Callable[[int, Operation], None] | None):
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from .applier import ApplyResult
+
     with store.reading() as conn:
         shared = backend.session(conn).contract_customer  # every contract's customer, read once
     check_not_in_account(store, plan, backend.session(None))
@@ -332,7 +393,11 @@ def pending_rows(conn) -> list[dict[str, Any]]:
     out = []
     for serial, index, op, address, request, response in rows:
         outcome = canonical.loads(response)
-        if isinstance(outcome, dict) and outcome.get("outcome") in (SENT, UNKNOWN):
+        if not isinstance(outcome, dict):
+            continue
+        # A create found "not applied" stays in question while its key maps nothing: a slow
+        # server may still carry it out after the client gave up.
+        if outcome.get("outcome") in (SENT, UNKNOWN) or (outcome.get("outcome") == NOT_APPLIED and op in OBJECT_CREATES):
             out.append({"serial": serial, "index": index, "op": op, "address": address,
                         "request": canonical.loads(request), "outcome": outcome})
     return out
@@ -352,7 +417,18 @@ def resolve_pending(store: Store, backend, *, lock_timeout: float = 30.0) -> lis
     with store.reading() as conn:
         if not conn.execute(text("SELECT 1 FROM applies WHERE status <> 'complete'")).first():
             return []
+    with remote_apply_lock(store, lock_timeout, wait=False) as free:
+        if not free:  # an apply is running: its rows are in flight, not in question
+            return []
+        return _resolve(store, backend, lock_timeout)
+
+
+def _resolve(store: Store, backend, lock_timeout: float) -> list[str]:
+    with store.reading() as conn:
         pending = pending_rows(conn)
+        running = conn.execute(text("SELECT 1 FROM applies WHERE status = 'running'")).first()
+    if not pending and not running:
+        return []
     session = backend.session(None)
     notes: list[str] = []
     with store.transaction(lock_timeout=lock_timeout, holder="refresh") as conn:
@@ -376,7 +452,9 @@ def resolve_pending(store: Store, backend, *, lock_timeout: float = 30.0) -> lis
                         f"holds {len(found)} objects it could have made: " + ", ".join(o["id"] for o in found)
                         + ". Archive the extra ones in the account (or import them), then plan again.")
                 if not found:
-                    settled = {**outcome, "outcome": "not applied", "resolved": "no such object in the account"}
+                    if outcome.get("outcome") == NOT_APPLIED:
+                        continue  # as found before
+                    settled = {**outcome, "outcome": NOT_APPLIED, "resolved": "no such object in the account"}
                     notes.append(f"{row['address']}: the create of apply {row['serial']} was not applied")
                 else:
                     api = found[0]
@@ -390,6 +468,8 @@ def resolve_pending(store: Store, backend, *, lock_timeout: float = 30.0) -> lis
                                "resolved": "found in the account by refresh"}
                     notes.append(f"{row['address']}: the create of apply {row['serial']} was applied: {api['id']}")
                     recorded = True
+            elif outcome.get("outcome") == NOT_APPLIED:
+                continue  # made since by a later apply
             elif live and outcome.get("adds"):
                 api = session.get(kind, writer.remote_ids[(kind, key)]) or {}
                 if _map_fresh_items(writer, kind, key, api, outcome["adds"], row["index"]):
