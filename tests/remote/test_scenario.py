@@ -105,6 +105,14 @@ def test_apply_read_back_drift_restore_and_a_wrong_token(example_tree: Path, emu
         f"Error: the Metronome API at {served.base_url} refused the token (401): check METRONOME_BEARER_TOKEN"]
     assert "Traceback" not in wrong.stdout + wrong.stderr
 
+    # A saved plan names its API and is applied only there (mutation: --backend ignored for plan files).
+    cli("plan", "--out", "saved.json")
+    saved = json.loads((example_tree / "saved.json").read_text())
+    assert saved["backend"] == {"name": "metronome", "api": served.base_url}
+    elsewhere = cli("apply", "saved.json", expect=1, environ={**env, "BILLING_RECONCILER_BACKEND": "embedded"})
+    assert f"the plan was made against the metronome API at {served.base_url}, not the embedded" in elsewhere.stderr
+    assert served.token not in (example_tree / "saved.json").read_text()
+
     # The token is in no output (debug logs on) and nowhere in the store's files.
     assert not [o for o in outputs if served.token in o]
     if store_url.startswith("sqlite"):
