@@ -169,13 +169,13 @@ def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, act
     finished: dict[int, dict[str, Any]] = {}
     failures: list[tuple[int, BaseException, bool]] = []
     waiting = list(range(len(ops)))
-    with ThreadPoolExecutor(max_workers=max(1, getattr(backend, "parallelism", 1)),
-                            thread_name_prefix="apply") as pool:
+    workers = max(1, getattr(backend, "parallelism", 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
         running: dict = {}
         while waiting or running:
             if not failures:
                 for index in [i for i in waiting if deps[i] <= finished.keys()]:
-                    if len(running) >= pool._max_workers:
+                    if len(running) >= workers:
                         break
                     waiting.remove(index)
                     running[pool.submit(run.one, index, ops[index])] = index
