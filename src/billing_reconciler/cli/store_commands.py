@@ -172,7 +172,8 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     document: the plan that was applied (plan-file format) and the result.
     """
     from ..apply.applier import ApplyError
-    from ..apply.journal import AmbiguousMatch, ExistsInAccount, RemoteApplyError
+    from ..apply.journal import ExistsInAccount, RemoteApplyError
+    from ..apply.pending import AmbiguousMatch
     from ..plan.planfile import PlanFileError, StalePlan, read_plan
     from ..plan.render import render
     from ..plan.render.json_view import redacted_plan_json
