@@ -30,7 +30,7 @@ def default_backend() -> Backend:
 def current_state(store: Store, backend: Backend | None = None, *, refresh: bool = True) -> Snapshot:
     """The store's snapshot, refreshed from the backend unless refresh is False (--no-refresh)."""
     if refresh and backend is not None and getattr(backend, "remote", False):
-        from .apply.journal import resolve_pending
+        from .apply.pending import resolve_pending
 
         resolve_pending(store, backend)  # what a failed or killed apply sent, matched in the account
     snapshot = store.snapshot()

@@ -15,7 +15,7 @@ import pytest
 from ..conftest import run_cli
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def store_url(request, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/state.db"
@@ -77,7 +77,8 @@ def test_apply_read_back_drift_restore_and_a_wrong_token(example_tree: Path, emu
     assert override["entitled"] is True and override["starting_at"] == "2025-04-01T00:00:00Z"
     assert [c["billing_provider"] for c in account["Acme Corp"]["configs"]] == ["stripe"]
 
-    cli("plan", "--detailed-exitcode")  # 0: nothing to do right after the apply
+    quiet = cli("plan", "--detailed-exitcode", "--format", "markdown")  # 0: nothing to do right after the apply
+    assert f"Target: metronome API at `{served.base_url}`" in quiet.stdout
 
     # Behind the tool's back: one more override on Acme's contract, through plain HTTP.
     acme = account["Acme Corp"]["customer"]["id"]
@@ -103,6 +104,14 @@ def test_apply_read_back_drift_restore_and_a_wrong_token(example_tree: Path, emu
     assert wrong.stderr.strip().splitlines() == [
         f"Error: the Metronome API at {served.base_url} refused the token (401): check METRONOME_BEARER_TOKEN"]
     assert "Traceback" not in wrong.stdout + wrong.stderr
+
+    # A saved plan names its API and is applied only there (mutation: --backend ignored for plan files).
+    cli("plan", "--out", "saved.json")
+    saved = json.loads((example_tree / "saved.json").read_text())
+    assert saved["backend"] == {"name": "metronome", "api": served.base_url}
+    elsewhere = cli("apply", "saved.json", expect=1, environ={**env, "BILLING_RECONCILER_BACKEND": "embedded"})
+    assert f"the plan was made against the metronome API at {served.base_url}, not the embedded" in elsewhere.stderr
+    assert served.token not in (example_tree / "saved.json").read_text()
 
     # The token is in no output (debug logs on) and nowhere in the store's files.
     assert not [o for o in outputs if served.token in o]

@@ -94,3 +94,27 @@ def test_emulator_refuses_a_reused_uniqueness_key_and_the_reader_ignores_it():
     with pytest.raises(RequestRefused) as again:
         emu.execute("POST", "/v2/contracts/edit", {**edit, "update_contract_name": "Other"})
     assert again.value.status == 409 and emu.get("contract", contract)["name"] == "Renamed"
+
+
+def test_operations_of_different_customers_are_independent_and_the_catalog_is_a_barrier():
+    # Mutations caught: a contract not waiting for its customer's create (its customer_id
+    # placeholder unresolved), or an operation overtaking a product create it needs.
+    from types import SimpleNamespace
+
+    from billing_reconciler.apply.journal import _dependencies
+    from billing_reconciler.plan.operations import Action, Operation
+
+    def op(name: str, address: str, body: dict) -> Operation:
+        return Operation(name, address, Action.CREATE, Request("POST", "/x", body))
+
+    ops = [
+        op("create_product", "Product/p", {"name": "P"}),                                   # 0: barrier
+        op("create_customer", "Customer/a", {"name": "A"}),                                 # 1
+        op("create_customer", "Customer/b", {"name": "B"}),                                 # 2
+        op("create_contract", "Contract/a-1", {"customer_id": "${Customer/a.id}"}),         # 3: after 1
+        op("edit_contract", "Contract/b-1", {"customer_id": "id-of-b", "contract_id": "c"}),  # 4: after 2
+        op("create_rate_card", "RateCard/r", {"name": "R"}),                                # 5: after all
+        op("create_customer", "Customer/c", {"name": "C"}),                                 # 6: after 5
+    ]
+    writer = SimpleNamespace(object_keys={"id-of-b": "b"})
+    assert _dependencies(ops, writer) == [set(), {0}, {0}, {0, 1}, {0, 2}, {0, 1, 2, 3, 4}, {5}]

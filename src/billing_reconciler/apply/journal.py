@@ -15,32 +15,33 @@ all-or-nothing. Instead:
 
 Requests to endpoints that take `uniqueness_key` carry one derived from lineage + serial +
 operation index, so a re-sent request is refused with 409 instead of applied twice; a 409 is
-"already done", resolved by a read. Rows left `sent`/`unknown` are resolved by `resolve_pending`
+"already done", resolved by a read. Rows left `sent`/`unknown` are resolved by `pending.resolve_pending`
 (run before each refresh): a create is matched in the account (customers by ingest alias, contracts
 by uniqueness key, the rest by name), and items an edit added are matched to the keys it was adding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import text
 
 from .. import canonical
-from ..plan.operations import OBJECT_CREATES, Operation, Request
+from ..plan.operations import OBJECT_CREATES, PLACEHOLDER, Operation, Request
 from ..plan.plan import Plan
 from ..plan.planfile import check_fresh
-from ..plan.readers import Keys, read
-from ..specform import KEYED_LISTS, spec_text
+from ..specform import KEYED_LISTS
 from ..store.store import NotInitialized, Store
 from ..store.writer import StoreWriter
 from ..timeutil import utc_now
 from .backends import BackendError
 
 UNIQUE_OPS = frozenset({"create_contract", "edit_contract"})
-SENT, UNKNOWN, FAILED = "sent", "unknown", "failed"
+PG_APPLY_LOCK_ID = 0x6269_6C6C_7265_6D74  # "billremt": held for a whole remote apply
+SENT, UNKNOWN, FAILED, NOT_APPLIED = "sent", "unknown", "failed", "not applied"
 
 
 def uniqueness_key(lineage: str, serial: int, index: int) -> str:
@@ -55,7 +56,7 @@ class RemoteApplyError(Exception):
                  remaining: list[Operation], unknown: bool):
         self.serial, self.done, self.index, self.op, self.cause = serial, done, index, op, cause
         self.remaining, self.unknown = remaining, unknown
-        lines = [f"apply {serial} stopped at operation {index + 1} of {index + 1 + len(remaining)} "
+        lines = [f"apply {serial} stopped at operation {index + 1} of {len(done) + 1 + len(remaining)} "
                  f"({op.op} {op.address}): {cause}"]
         if unknown:
             lines.append("  Its outcome is unknown (it may have been applied); the next plan reads the account "
@@ -76,16 +77,83 @@ def _adds(op: Operation) -> list[list[str]]:
     return [[i.list_name, i.key] for i in op.items if i.effect == "add" and i.list_name in KEYED_LISTS]
 
 
+@contextlib.contextmanager
+def remote_apply_lock(store: Store, timeout: float, *, wait: bool = True) -> Iterator[bool]:
+    """Held for the whole of a remote apply (its store transactions come and go): a file lock
+    beside a SQLite store, a session advisory lock on PostgreSQL. Both end with the process, so a
+    killed apply holds nothing. Yields False when `wait` is off and another apply holds it."""
+    import time
+
+    from ..store.store import LockTimeout, default_sqlite_path
+
+    deadline = time.monotonic() + timeout
+    if store.is_sqlite:
+        import fcntl
+
+        path = default_sqlite_path(store.url)
+        if path is None:  # in memory: one process
+            yield True
+            return
+        with open(path.with_name(path.name + ".apply-lock"), "a+") as handle:
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not wait:
+                        yield False
+                        return
+                    if time.monotonic() > deadline:
+                        raise LockTimeout(f"could not take the store lock within {timeout:g}s: another apply "
+                                          "is running against the API; wait for it, or raise --lock-timeout") from None
+                    time.sleep(0.1)
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    with store.engine.connect() as conn:
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:id)"), {"id": PG_APPLY_LOCK_ID}).scalar():
+            conn.commit()
+            if not wait:
+                yield False
+                return
+            if time.monotonic() > deadline:
+                raise LockTimeout(f"could not take the store lock within {timeout:g}s: another apply is running "
+                                  "against the API; wait for it, or raise --lock-timeout")
+            time.sleep(0.1)
+        conn.commit()
+        try:
+            yield True
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": PG_APPLY_LOCK_ID})
+            conn.commit()
+
+
 def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 30.0, actor: str = "",
                     progress: Callable[[int, Operation], None] | None = None):
-    from .applier import ApplyResult, _added_items, _map, _remote_id, _store_touched, resolve_text
-
+    """Run the plan's operations, each journaled in its own commits. Operations of different
+    customers (a customer and its contracts are one lane) run concurrently, at most
+    `backend.parallelism` at a time; any other operation (the catalog, anything whose customer is
+    not known) waits for all before it and all after it wait for it, so plan order is kept
+    wherever it matters. The first failure stops new operations; those in flight finish."""
     if plan.errored:
         raise ValueError("this plan has errors and cannot be applied")
     if store.state()[0] is None:
         raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
-    session = backend.session(None)
-    check_not_in_account(store, plan, session)
+    with remote_apply_lock(store, lock_timeout):
+        return _apply_locked(store, plan, backend, lock_timeout=lock_timeout, actor=actor, progress=progress)
+
+
+def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, actor: str,
+                  progress: Callable[[int, Operation], None] | None):
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from .applier import ApplyResult
+
+    with store.reading() as conn:
+        shared = backend.session(conn).contract_customer  # every contract's customer, read once
+    check_not_in_account(store, plan, backend.session(None))
     with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
         lineage, current = store.locked_state(conn)
         check_fresh(plan, lineage, current)
@@ -93,60 +161,158 @@ def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 
         writer = StoreWriter(conn, utc_now())
         writer.set_serial(serial)
         writer.start_apply(serial, backend.name, backend.target, len(plan.operations))
+    run = _Run(store, backend, writer, lineage, serial, actor, lock_timeout, shared)
+    ops = plan.operations
+    deps = _dependencies(ops, writer)
     result = ApplyResult(serial)
-    started = utc_now()  # apply-time values (${apply.next_hour}) are the same for the whole apply
-    ids: dict[str, str] = {}
-    done: list[Operation] = []
-    for index, op in enumerate(plan.operations):
+    finished: dict[int, dict[str, Any]] = {}
+    failures: list[tuple[int, BaseException, bool]] = []
+    waiting = list(range(len(ops)))
+    workers = max(1, getattr(backend, "parallelism", 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply") as pool:
+        running: dict = {}
+        while waiting or running:
+            if not failures:
+                for index in [i for i in waiting if deps[i] <= finished.keys()]:
+                    if len(running) >= workers:
+                        break
+                    waiting.remove(index)
+                    running[pool.submit(run.one, index, ops[index])] = index
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = running.pop(future)
+                error = future.exception()
+                if error is None:
+                    finished[index] = future.result()
+                    if progress is not None:
+                        progress(index, ops[index])
+                else:
+                    failures.append((index, error.__cause__ or error, bool(getattr(error, "unknown", False))))
+    for index in sorted(finished):
+        result.applied.append((ops[index], finished[index]))
+    with run.lock, store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+        writer.rebind(conn, utc_now())
+        writer.finish_apply(serial, "incomplete" if failures else "complete")
+    if failures:
+        index, cause, unknown = min(failures, key=lambda f: f[0])
+        remaining = [ops[i] for i in range(len(ops)) if i not in finished and i != index]
+        raise RemoteApplyError(serial, [ops[i] for i in sorted(finished)], index, ops[index], cause, remaining,
+                               unknown) from cause
+    return result
+
+
+class _Failed(Exception):
+    """An operation's failure, once recorded; `unknown`: it was sent and may have been applied."""
+
+    def __init__(self, unknown: bool):
+        super().__init__("operation failed")
+        self.unknown = unknown
+
+
+class _Run:
+    """One journaled apply: the store writes of its operations, one at a time under `lock`."""
+
+    def __init__(self, store: Store, backend, writer: StoreWriter, lineage: str, serial: int, actor: str,
+                 lock_timeout: float, contract_customer: dict[str, str]):
+        import threading
+
+        self.store, self.backend, self.writer = store, backend, writer
+        self.lineage, self.serial, self.actor, self.lock_timeout = lineage, serial, actor, lock_timeout
+        self.contract_customer = contract_customer
+        self.ids: dict[str, str] = {}
+        self.started = utc_now()  # apply-time values (${apply.next_hour}) are the same for the whole apply
+        self.lock = threading.Lock()
+
+    def _commit(self):
+        return self.store.transaction(lock_timeout=self.lock_timeout, holder=self.actor)
+
+    def one(self, index: int, op: Operation) -> dict[str, Any]:
+        from .applier import _added_items, _map, _remote_id, _store_touched, resolve_text
+
+        writer = self.writer
+        session = self.backend.session(None)
+        session.contract_customer = self.contract_customer
         sent = False
         try:
-            request, body_text = resolve_text(op.request, ids, started)
+            request, body_text = resolve_text(op.request, self.ids, self.started)
             if op.op in UNIQUE_OPS:
-                request = Request(request.method, request.path,
-                                  {**request.body, "uniqueness_key": uniqueness_key(lineage, serial, index)})
+                request = Request(request.method, request.path, {
+                    **request.body, "uniqueness_key": uniqueness_key(self.lineage, self.serial, index)})
                 body_text = canonical.dumps(request.body)
-            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+            with self.lock, self._commit() as conn:
                 writer.rebind(conn, utc_now())
-                writer.record(serial, op.op, op.address, op.action.value, request.method, request.path, body_text,
-                              {"outcome": SENT, "digest": op.spec_digest, "adds": _adds(op)}, actor, index)
+                writer.record(self.serial, op.op, op.address, op.action.value, request.method, request.path,
+                              body_text, {"outcome": SENT, "digest": op.spec_digest, "adds": _adds(op)},
+                              self.actor, index)
                 writer.flush()
             sent = True
             response = _send(session, op, request)
-            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+            remote_id = _remote_id(op, response, writer)
+            session.get(op.kind, remote_id)  # read back now, outside the lock (kept by the session)
+            with self.lock, self._commit() as conn:
                 writer.rebind(conn, utc_now())
                 session.conn = conn
-                remote_id = _remote_id(op, response, writer)
                 if op.op in OBJECT_CREATES:
-                    ids[op.address] = remote_id
+                    self.ids[op.address] = remote_id
                 added = _added_items(op, session, remote_id, writer)
                 for item_ref, item_id in added.items():
-                    ids[f"{op.address}.{item_ref}"] = item_id
+                    self.ids[f"{op.address}.{item_ref}"] = item_id
                 touched: dict = {}
                 _map(writer, touched, op, remote_id, added, index)
                 _store_touched(writer, touched, session, {})
                 writer.flush()
-                writer.settle(serial, index, response)
+                writer.settle(self.serial, index, response)
+            return response
         except Exception as exc:  # noqa: BLE001 - recorded, then reported as the apply's failure
             from .backends.metronome import OutcomeUnknown
 
             refused = isinstance(exc, BackendError) and not isinstance(exc, OutcomeUnknown)
             unknown = sent and not refused
-            with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
+            with self.lock, self._commit() as conn:
                 writer.rebind(conn, utc_now())
                 writer.items.take(), writer.objects.take(), writer.edits.take()  # a failed commit's queue
                 if sent:
-                    writer.settle(serial, index, {"outcome": UNKNOWN if unknown else FAILED, "error": str(exc)[:1000],
-                                                  "digest": op.spec_digest, "adds": _adds(op)})
-                writer.finish_apply(serial, "incomplete")
-            raise RemoteApplyError(serial, done, index, op, exc, list(plan.operations[index + 1:]), unknown) from exc
-        done.append(op)
-        result.applied.append((op, response))
-        if progress is not None:
-            progress(index, op)
-    with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
-        writer.rebind(conn, utc_now())
-        writer.finish_apply(serial, "complete")
-    return result
+                    writer.settle(self.serial, index, {"outcome": UNKNOWN if unknown else FAILED,
+                                                       "error": str(exc)[:1000], "digest": op.spec_digest,
+                                                       "adds": _adds(op)})
+            raise _Failed(unknown) from exc
+
+
+def _lane(op: Operation, writer: StoreWriter) -> str | None:
+    """The customer an operation belongs to (None: it may touch what any other touches)."""
+    if op.kind == "Customer":
+        return op.key
+    if op.kind != "Contract":
+        return None
+    customer_id = str((op.request.body or {}).get("customer_id") or "")
+    found = PLACEHOLDER.fullmatch(customer_id)
+    if found and found.group(1).startswith("Customer/") and not found.group(2):
+        return found.group(1).split("/", 1)[1]
+    return writer.object_keys.get(customer_id)
+
+
+def _dependencies(ops, writer: StoreWriter) -> list[set[int]]:
+    """For each operation, the earlier ones it waits for: the last of its lane and the last
+    barrier; a barrier waits for every operation since the previous one."""
+    deps: list[set[int]] = []
+    last_in_lane: dict[str, int] = {}
+    since_barrier: list[int] = []
+    barrier: int | None = None
+    for index, op in enumerate(ops):
+        lane = _lane(op, writer)
+        before = {barrier} if barrier is not None else set()
+        if lane is None:
+            deps.append(before | set(since_barrier))
+            barrier, since_barrier, last_in_lane = index, [], {}
+        else:
+            if lane in last_in_lane:
+                before.add(last_in_lane[lane])
+            deps.append(before)
+            last_in_lane[lane] = index
+            since_barrier.append(index)
+    return deps
 
 
 def _send(session, op: Operation, request: Request) -> dict[str, Any]:
@@ -214,111 +380,3 @@ def check_not_in_account(store: Store, plan: Plan, session) -> None:
                             "creating a second one")
     if problems:
         raise ExistsInAccount("\n".join(problems))
-
-
-# --- after a failed or killed apply: settle what was sent -------------------------------------------
-
-def pending_rows(conn) -> list[dict[str, Any]]:
-    rows = conn.execute(text(
-        "SELECT e.serial, e.op_index, e.op, e.address, e.request, e.response FROM edits e "
-        "JOIN applies a ON a.serial = e.serial WHERE a.status <> 'complete' AND e.op_index IS NOT NULL "
-        "ORDER BY e.serial, e.op_index")).all()
-    out = []
-    for serial, index, op, address, request, response in rows:
-        outcome = canonical.loads(response)
-        if isinstance(outcome, dict) and outcome.get("outcome") in (SENT, UNKNOWN):
-            out.append({"serial": serial, "index": index, "op": op, "address": address,
-                        "request": canonical.loads(request), "outcome": outcome})
-    return out
-
-
-class AmbiguousMatch(BackendError):
-    """More than one object in the account could be the one a lost create made."""
-
-
-def resolve_pending(store: Store, backend, *, lock_timeout: float = 30.0) -> list[str]:
-    """Settle journal rows whose outcome is unknown, by reading the account; returns one line per
-    row settled. A matched create is recorded as made (key <-> id, body as read); items an edit
-    added get the keys it was adding. Moves the serial if anything was recorded (a plan made
-    before would propose it again)."""
-    if store.state()[0] is None:
-        return []
-    with store.reading() as conn:
-        if not conn.execute(text("SELECT 1 FROM applies WHERE status <> 'complete'")).first():
-            return []
-        pending = pending_rows(conn)
-    session = backend.session(None)
-    notes: list[str] = []
-    with store.transaction(lock_timeout=lock_timeout, holder="refresh") as conn:
-        session.conn = conn
-        writer = StoreWriter(conn, utc_now())
-        mapped = _mapped_ids(conn)
-        recorded = False
-        listed: dict[str, list[dict[str, Any]]] = {}
-        for row in pending:
-            kind, key = row["address"].split("/", 1)
-            body = row["request"]["body"]
-            outcome = row["outcome"]
-            live = (kind, key) in writer.remote_ids and writer.remote_ids[(kind, key)] in mapped
-            if row["op"] in OBJECT_CREATES and not live:
-                if kind not in listed:
-                    listed[kind] = session.list(kind)
-                found = _candidates(kind, body, listed[kind], mapped)
-                if len(found) > 1:
-                    raise AmbiguousMatch(
-                        f"{row['address']}: apply {row['serial']} sent its create but got no answer, and the account "
-                        f"holds {len(found)} objects it could have made: " + ", ".join(o["id"] for o in found)
-                        + ". Archive the extra ones in the account (or import them), then plan again.")
-                if not found:
-                    settled = {**outcome, "outcome": "not applied", "resolved": "no such object in the account"}
-                    notes.append(f"{row['address']}: the create of apply {row['serial']} was not applied")
-                else:
-                    api = found[0]
-                    writer.map_object(kind, key, api["id"])
-                    mapped.add(api["id"])
-                    _map_fresh_items(writer, kind, key, api, outcome.get("adds") or [], row["index"])
-                    keys = Keys(writer.object_keys, writer.item_keys)
-                    writer.put_object(kind, key, api["id"], spec_text(read(kind, api, keys)), outcome.get("digest"),
-                                      None, created=True, archived=False, index=row["index"])
-                    settled = {**outcome, "outcome": "applied", "data": {"id": api["id"]},
-                               "resolved": "found in the account by refresh"}
-                    notes.append(f"{row['address']}: the create of apply {row['serial']} was applied: {api['id']}")
-                    recorded = True
-            elif live and outcome.get("adds"):
-                api = session.get(kind, writer.remote_ids[(kind, key)]) or {}
-                if _map_fresh_items(writer, kind, key, api, outcome["adds"], row["index"]):
-                    settled = {**outcome, "outcome": "applied", "resolved": "its items found in the account by refresh"}
-                    notes.append(f"{row['address']}: {row['op']} of apply {row['serial']} was applied")
-                    recorded = True
-                else:
-                    settled = {**outcome, "outcome": "not applied", "resolved": "its items are not in the account"}
-                    notes.append(f"{row['address']}: {row['op']} of apply {row['serial']} was not applied")
-            else:
-                settled = {**outcome, "outcome": "resolved by refresh",
-                           "resolved": "the object is read again; the next plan proposes what remains"}
-            writer.settle(row["serial"], row["index"], settled)
-        writer.flush()
-        conn.execute(text("UPDATE applies SET status = 'incomplete' WHERE status = 'running'"))
-        if recorded:
-            writer.set_serial(store.locked_state(conn)[1] + 1)
-    return notes
-
-
-def _map_fresh_items(writer: StoreWriter, kind: str, key: str, api: dict[str, Any], adds: list[list[str]],
-                     index: int) -> bool:
-    """Items of `api` no key maps, in order, get the keys the operation was adding, list by list,
-    when their numbers agree. False if none of the lists has its new items."""
-    by_list: dict[str, list[str]] = {}
-    for list_name, item_key in adds:
-        by_list.setdefault(list_name, []).append(item_key)
-    matched = False
-    for list_name, keys in by_list.items():
-        fresh = [item["id"] for item in api.get(list_name) or []
-                 if item.get("archived_at") is None and item["id"] not in writer.item_keys]
-        if len(fresh) != len(keys):
-            continue
-        for item_key, item_id in zip(keys, fresh):
-            writer.archive_item(kind, key, list_name, item_key, index)
-            writer.add_item(kind, key, list_name, item_key, item_id, index)
-        matched = True
-    return matched

@@ -22,6 +22,7 @@ class Settings:
     events_db: str | None = None
     events_memory: str | None = None
     backend_name: str = "embedded"
+    parallelism: int | None = None  # --parallelism of plan/apply (None: the backend's default)
     _backend: object = None
 
     def backend(self):
@@ -31,6 +32,8 @@ class Settings:
                 from ..apply.backends.metronome import MetronomeBackend
 
                 self._backend = MetronomeBackend()
+                if self.parallelism is not None:
+                    self._backend.parallelism = self.parallelism
             else:
                 from ..apply.backends.embedded import EmbeddedBackend
 

@@ -146,7 +146,8 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
         raise click.UsageError("--start must be before --end")
     with _events_for_rating(settings, events_file) as con:
         try:
-            state = state_from_manifests(settings.manifests_dir) if from_manifests else state_from_store(settings.store)
+            state = state_from_manifests(settings.manifests_dir) if from_manifests \
+                else state_from_store(settings.store, settings.backend())
         except ManifestErrors as exc:
             click.echo(str(exc), err=True)
             sys.exit(1)

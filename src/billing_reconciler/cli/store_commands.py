@@ -17,6 +17,10 @@ from .params import SECONDS
 # them, so `--help` and `validate` stay fast.
 
 FORMATS = click.Choice(["text", "markdown", "json"])
+PARALLELISM = click.option(
+    "--parallelism", type=click.IntRange(1, 64), default=None, envvar="BILLING_RECONCILER_PARALLELISM",
+    help="--backend metronome: requests in flight at once (operations of different customers; refresh "
+         "reads). Default 10, as Terraform's. Env: BILLING_RECONCILER_PARALLELISM.")
 
 
 def open_store(settings: Settings, *, create: bool = False):
@@ -120,13 +124,15 @@ def _make_plan(settings: Settings, targets, prune, replace, refresh: bool = True
 @click.option("--no-refresh", "no_refresh", is_flag=True,
               help="Plan against the state last read from the backend, without reading it again "
                    "(Terraform's -refresh=false); changes made behind the tool's back since are not seen.")
+@PARALLELISM
 @pass_settings
 def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, prune, replace, usage_file,
-                 from_ref, no_refresh) -> None:
+                 from_ref, no_refresh, parallelism) -> None:
     """Show the billing API operations that turn the store into what the manifests say."""
     from ..plan.planfile import write_plan
     from ..plan.render import render
 
+    settings.parallelism = parallelism
     if from_ref is not None:  # `--from-ref ""` (an unset CI variable) must not plan against the store
         from .workflow_commands import run_plan_from_ref
 
@@ -155,16 +161,19 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
 @click.option("--target", "targets", multiple=True, metavar="ADDRESS")
 @click.option("--prune", is_flag=True)
 @click.option("--replace", "replace", multiple=True, metavar="ADDRESS")
+@PARALLELISM
 @format_option
 @pass_settings
-def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, targets, prune, replace, fmt) -> None:
+def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, targets, prune, replace, parallelism,
+                  fmt) -> None:
     """Execute a saved plan, or plan now, show it and ask before applying.
 
     With --format json nothing is asked (pass --auto-approve or a plan file) and stdout gets one
     document: the plan that was applied (plan-file format) and the result.
     """
     from ..apply.applier import ApplyError
-    from ..apply.journal import AmbiguousMatch, ExistsInAccount, RemoteApplyError
+    from ..apply.journal import ExistsInAccount, RemoteApplyError
+    from ..apply.pending import AmbiguousMatch
     from ..plan.planfile import PlanFileError, StalePlan, read_plan
     from ..plan.render import render
     from ..plan.render.json_view import redacted_plan_json
@@ -172,6 +181,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     from ..store.store import LockTimeout, NotInitialized
 
     as_json = fmt == "json"
+    settings.parallelism = parallelism
     store = open_store(settings)
     if plan_file:
         try:
@@ -244,6 +254,9 @@ def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
     from ..plan.impact import UsageFileError, invoice_impact, read_usage
     from ..service import billing_state, plan_state
 
+    if getattr(settings.backend(), "remote", False):
+        fail("plan --usage rates a what-if of the plan, run on the embedded emulator inside a rolled-back "
+             "transaction; a remote API cannot do that. Plan with --backend embedded, or without --usage.")
     try:
         events = read_usage(usage_file, memory_limit=settings.events_memory)
         impact = invoice_impact(billing_state(store), plan_state(store, plan), usage_file, events)

@@ -71,12 +71,12 @@ def _needs_move(con: duckdb.DuckDBPyConnection, engine) -> bool:
     return not done and inspect(engine).has_table("usage_events")
 
 
-def state_from_store(url: str) -> BillingState:
+def state_from_store(url: str, backend=None) -> BillingState:
     """The applied state as the backend reports it, with each contract's usage-filter history."""
     from ..service import billing_state
     from ..store.access import open_existing
 
-    return billing_state(open_existing(url))
+    return billing_state(open_existing(url), backend)
 
 
 def state_from_manifests(directory: str | os.PathLike[str]) -> BillingState:

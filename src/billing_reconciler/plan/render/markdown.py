@@ -59,6 +59,9 @@ def _head(plan: Plan, by_address: dict[str, list], *, budget: int) -> str:
         lines += [f"Compared with git revision {_code(base['ref'])} ({_code(base['commit'][:12])}), not the store: "
                   "the operations merging this change would run. Ids of existing objects are shown as "
                   "_(known after apply)_.", ""]
+    target = plan.extras.get("backend")
+    if target:
+        lines += [f"Target: {target['name']} API at {_code(target['api'])}", ""]
     lines += [_summary(plan), ""]
     head = "\n".join(lines) + "\n"
 
