@@ -22,12 +22,12 @@ FORMATS = click.Choice(["text", "markdown", "json"])
 def open_store(settings: Settings, *, create: bool = False):
     """The store of --store; it must exist and be initialised unless `create` (init)."""
     from ..store.access import open_existing, open_for_init
-    from ..store.store import NotInitialized
+    from ..store.store import StoreError
     from ..store.urls import StoreUrlError, display, scrub
 
     try:
         return open_for_init(settings.store) if create else open_existing(settings.store)
-    except (StoreUrlError, NotInitialized) as exc:
+    except (StoreUrlError, StoreError) as exc:  # missing, uninitialised, damaged, newer
         fail(str(exc))
         raise
     except ImportError as exc:  # a driver missing from this installation

@@ -53,6 +53,18 @@ class StoreMissing(NotInitialized):
     """A SQLite store file that does not exist, opened by a command that must not create it."""
 
 
+class StoreDamaged(StoreError):
+    """A store that is neither new nor whole: an empty SQLite file, or tables missing."""
+
+
+def damaged_tables_message(url: str, missing: list[str]) -> str:
+    from .urls import display
+
+    return (f"the store {display(url)} is damaged: its schema is current but it has no table "
+            f"{', '.join(missing)}; nothing was read or written. Restore it from a backup (it is not new, "
+            "so `init` will not recreate what is missing)")
+
+
 class StoredItem:
     """A keyed sub-item as stored; its body is parsed on first use (most plans never read it)."""
 
@@ -186,6 +198,12 @@ class Store:
             if not create and not path.is_file():
                 raise StoreMissing(f"the store {display(url)} does not exist; run `billing-reconciler init` "
                                    "(with the same --store) to create it")
+            if path.is_file() and path.stat().st_size == 0:
+                # SQLite reads a 0-byte file as a new, empty database: that would plan every
+                # object as a create (and init would start a new lineage over a lost store).
+                raise StoreDamaged(f"the store {display(url)} is an empty file (0 bytes): a truncated or damaged "
+                                   "store, not a new one; nothing was read or written. Restore it from a backup, "
+                                   "or, to start a new store, delete the file and run `billing-reconciler init`")
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = _make_engine(url)
