@@ -60,6 +60,38 @@ def plan_from_tree(store: Store, manifests_dir: str | Path, *, cache: ManifestCa
                        replace=replace, backend=backend, refresh=refresh)
 
 
+class PlanMismatch(Exception):
+    """`apply FILE`: the plan made again now is not the plan in the file."""
+
+    def __init__(self, differences: list[str]):
+        super().__init__("; ".join(differences))
+        self.differences = differences
+
+
+def rederive_plan(store: Store, manifests_dir: str | Path, given: dict, *, cache: ManifestCache | None = None,
+                  backend: Backend | None = None) -> tuple[Plan, AccountSecrets]:
+    """`apply FILE`: the plan in the file (`given`, its JSON document), made again from the
+    manifests and the environment against the store, with the real secret values; and what the
+    manifests mark sensitive. The file holds no secret (planfile), and anything in it may have
+    been edited, so it is never sent as written: the plan made now is, if written the same way
+    it is the file's, field for field (StalePlan when the store moved since, PlanMismatch when
+    anything else differs: an amount, a digest, a serial, a secret's value, the manifests)."""
+    from .plan.operations import Action
+    from .plan.planfile import check_fresh, plan_differences, plan_file_json, plan_from_json
+
+    saved = plan_from_json(given)
+    lineage, serial = store.state()
+    check_fresh(saved, lineage, serial)
+    loaded = load_tree(manifests_dir, cache=cache)
+    replace = tuple(sorted({op.address for op in saved.operations if op.action == Action.REPLACE}))
+    plan = plan_loaded(store, loaded, targets=saved.targets, prune=saved.prune, replace=replace, backend=backend)
+    secrets = AccountSecrets.from_manifests(loaded.manifests)
+    differences = plan_differences(given, plan_file_json(plan, secrets, store.digest_key()))
+    if differences:
+        raise PlanMismatch(differences)
+    return plan, secrets
+
+
 def account_secrets(manifests_dir: str | Path, *, cache: ManifestCache | None = None) -> AccountSecrets:
     """What the manifests mark sensitive (metadata.sensitive), for commands that show the store
     (show, history, apply PLANFILE). Best effort: documents that do not validate mark nothing,
