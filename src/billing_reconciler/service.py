@@ -47,9 +47,13 @@ def load_tree(manifests_dir: str | Path, *, cache: ManifestCache | None = None) 
 
 def plan_loaded(store: Store, loaded: LoadResult, *, targets: tuple[str, ...] = (), prune: bool = False,
                 replace: tuple[str, ...] = (), backend: Backend | None = None, refresh: bool = True) -> Plan:
-    """The plan of loaded manifests against the store (refreshed from the backend unless refresh is False)."""
+    """The plan of loaded manifests against the store (refreshed from the backend unless refresh is
+    False), `{from_env: NAME}` values read from the environment (ManifestErrors if one is unset)."""
+    from .manifests.from_env import resolve
+
+    manifests = resolve(loaded.manifests)
     snapshot = current_state(store, backend, refresh=refresh)
-    return build_plan(loaded.manifests, snapshot, manifests_digest=loaded.digest, targets=targets,
+    return build_plan(manifests, snapshot, manifests_digest=loaded.digest, targets=targets,
                       prune=prune, replace=replace)
 
 
@@ -161,7 +165,9 @@ def revision_states(base: list, manifests: list) -> tuple[BillingState, BillingS
     import tempfile
 
     from .apply.applier import apply_plan
+    from .manifests.from_env import as_text
 
+    base, manifests = as_text(base), as_text(manifests)  # rated without reading any secret
     backend = default_backend()
     with tempfile.TemporaryDirectory(prefix="billing-reconciler-") as directory:
         store = Store(f"sqlite:///{directory}/throwaway.db")

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import canonical
 from ..manifests.errors import Problem
-from ..redaction import NO_MARKS, AccountSecrets
+from ..redaction import DIGEST_SCHEME, NO_MARKS, SENSITIVE, AccountSecrets
 from .operations import Operation
 from .plan import FORMAT_VERSION, Drift, Plan
 
@@ -63,6 +63,9 @@ def _operation(op: dict[str, Any], secrets: AccountSecrets) -> dict[str, Any]:
     changes = op.get("changes", [])
     out = redactor.value({k: v for k, v in op.items() if k != "changes"})
     out["changes"] = [redactor.change(c) for c in changes]
+    if out.get("spec_digest") and out.get("spec_after") != op.get("spec_after"):
+        # A plain hash of a spec holding a secret lets anyone with the manifests test guesses of it.
+        out["spec_digest"] = redactor.hidden(op["spec_digest"])
     return {k: out[k] for k in op}  # the plan file's key order
 
 
@@ -106,11 +109,18 @@ def plan_differences(given: dict[str, Any], derived: dict[str, Any]) -> list[str
             for i, (x, y) in enumerate(zip(a, b)):
                 named = f" ({x['address']})" if isinstance(x, dict) and isinstance(x.get("address"), str) else ""
                 walk(x, y, f"{path.rstrip('.')}[{i}]{named}.")
+        elif canonical.dumps(a) != canonical.dumps(b) and _is_digest(a) and _is_digest(b):
+            out.append(f"{path.rstrip('.')}: a secret's value is not the one planned (the environment or the "
+                       "manifests changed since; or the file was edited)")
         elif canonical.dumps(a) != canonical.dumps(b):
             out.append(f"{path.rstrip('.')}: the plan file has {_short(a)}, the plan made now has {_short(b)}")
 
     walk(given, derived, "")
     return out
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(f"{SENSITIVE} {DIGEST_SCHEME}:")
 
 
 def _short(value: Any) -> str:
