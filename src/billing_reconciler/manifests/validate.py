@@ -62,8 +62,8 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
 
     metadata_model = _validate_model(m.Metadata, raw, "metadata", problems, file, index, address)
     checked_spec, references = from_env.stand_ins(raw.get("spec"))
-    spec_model = _validate_model(m.SPEC_MODELS[kind], {**raw, "spec": checked_spec}, "spec", problems, file, index,
-                                 address, redactor=_redactor(metadata))
+    spec_model = _validate_model(m.SPEC_MODELS[kind], {**raw, "spec": checked_spec} if references else raw, "spec",
+                                 problems, file, index, address, redactor=_redactor(metadata))
     if spec_model is not None:
         for path, message in check_spec(kind, spec_model):
             problems.append(problem(path, message))
