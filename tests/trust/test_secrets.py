@@ -223,3 +223,26 @@ def test_looking_up_an_objects_redactor_is_not_quadratic():
     found = [secrets(f"Customer/c{i}.items[k]") for i in range(20_000)]
     assert time.perf_counter() - started < 1.0
     assert found[2].marked == {"crm_account"} and found[3].marked == frozenset()
+
+
+def test_history_text_hides_secrets_found_by_their_keys():
+    """Mutations caught: redaction._JSON_KEY missing keys (a body recorded with its secret), the
+    escaped-text fallback dropped, keyed_digest not keyed (the same digest under another store's key)."""
+    from billing_reconciler import canonical
+    from billing_reconciler.redaction import keyed_digest
+
+    one, other = Redactor(digest_key=b"1" * 32), Redactor(digest_key=b"2" * 32)
+    body = {"customer_id": "c1", "configurations": [{"configuration": {"webhook_secret": TOKEN, "region": "us"}}],
+            "note": 'a "quoted" \\ text', "custom_fields": {"crm": "x"}}
+    text = canonical.dumps(body)
+    hidden = canonical.loads(one.json_text(text))
+    assert TOKEN not in one.json_text(text)
+    assert hidden["configurations"][0]["configuration"] == {"webhook_secret": keyed_digest(TOKEN, b"1" * 32),
+                                                            "region": "us"}
+    assert hidden["note"] == body["note"] and hidden["custom_fields"] == {"crm": "x"}
+    assert keyed_digest(TOKEN, b"1" * 32) != keyed_digest(TOKEN, b"2" * 32) != keyed_digest(NEW_TOKEN, b"2" * 32)
+    assert one.json_text(text) != other.json_text(text)
+    plain = canonical.dumps({"customer_id": "c1", "name": "Acme"})
+    assert one.json_text(plain) is plain  # nothing to hide: not even parsed
+    marked = Redactor(frozenset({"crm"}), b"1" * 32)
+    assert canonical.loads(marked.json_text(text))["custom_fields"]["crm"].startswith("(sensitive) hmac-sha256:")
