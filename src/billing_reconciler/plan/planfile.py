@@ -109,6 +109,8 @@ def plan_differences(given: dict[str, Any], derived: dict[str, Any]) -> list[str
             for i, (x, y) in enumerate(zip(a, b)):
                 named = f" ({x['address']})" if isinstance(x, dict) and isinstance(x.get("address"), str) else ""
                 walk(x, y, f"{path.rstrip('.')}[{i}]{named}.")
+        elif path == "manifests_digest." and a != b:
+            out.append(f"manifests_digest: the manifests changed since this plan was made ({_short(a)} -> {_short(b)})")
         elif canonical.dumps(a) != canonical.dumps(b) and _is_digest(a) and _is_digest(b):
             out.append(f"{path.rstrip('.')}: a secret's value is not the one planned (the environment or the "
                        "manifests changed since; or the file was edited)")
