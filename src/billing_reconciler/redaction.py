@@ -9,18 +9,26 @@ not `auth`. Our own `key` (the key of a keyed list item) and the identifiers nam
 
 Every command's stdout and stderr show a secret as "(sensitive)"; a changed secret stays
 visible as a change, "(sensitive)" before and after. Plan files (`--out`) and the store's
-history keep the real values: they are what `apply` sends.
+history (`edits` rows) never hold a secret either: they hold "(sensitive) hmac-sha256:<hex>", a
+digest keyed with the store's own random key (`state.digest_key`, made at init). Two plans of
+the same secret against the same store compare equal, a changed secret compares different, and
+someone holding only the plan file cannot test guesses of a short secret against it (a plain
+hash of "hunter2" can be found by trying words; a keyed one cannot without the key). `apply FILE`
+re-derives the real request bodies from the manifests and the environment.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 SENSITIVE = "(sensitive)"
+DIGEST_SCHEME = "hmac-sha256"
 
 # Words that make a field a credential wherever they appear in its name.
 SECRET_WORDS = frozenset({
@@ -44,6 +52,10 @@ IDENTIFIER_KEYS = frozenset({
 })
 _WORDS = re.compile(r"[_\-.\s/]+|(?<=[a-z0-9])(?=[A-Z])")
 _INDEX = re.compile(r"\[[^\]]*\]")
+# Keys of a JSON text: without a backslash in the text, every quote delimits a string, and the
+# simple pattern is 4x faster (34 us a body against 125 us: 20,000 history rows per large apply).
+_JSON_KEY = re.compile(r'"([^"\\]*)":')
+_JSON_KEY_ESCAPED = re.compile(r'"((?:[^"\\]|\\.)*)":')
 
 
 def words(name: str) -> list[str]:
@@ -79,11 +91,25 @@ def path_fields(path: str) -> list[str]:
     return [part for part in _INDEX.sub("", path).split(".") if part]
 
 
+def keyed_digest(value: Any, key: bytes) -> str:
+    """`(sensitive) hmac-sha256:<hex>`: what a plan file or the history holds instead of a secret."""
+    from . import canonical
+
+    mac = hmac.new(key, canonical.dumps(value).encode(), hashlib.sha256).hexdigest()
+    return f"{SENSITIVE} {DIGEST_SCHEME}:{mac}"
+
+
 @dataclass(frozen=True)
 class Redactor:
-    """Hides secret values; `marked` are further field names (from `metadata.sensitive`)."""
+    """Hides secret values; `marked` are further field names (from `metadata.sensitive`).
+    With a `digest_key`, a hidden value is "(sensitive)" plus its keyed digest (files the tool
+    writes), else "(sensitive)" alone (what is printed)."""
 
     marked: frozenset[str] = frozenset()
+    digest_key: bytes | None = None
+
+    def hidden(self, value: Any) -> str:
+        return SENSITIVE if self.digest_key is None else keyed_digest(value, self.digest_key)
 
     def is_secret(self, name: Any) -> bool:
         return isinstance(name, str) and bool(name) and (name in self.marked or is_secret_name(name))
@@ -93,12 +119,22 @@ class Redactor:
         if value is None or isinstance(value, bool):  # nothing to hide in a flag or an absence
             return value
         if name and self.is_secret(name):
-            return SENSITIVE
+            return self.hidden(value)
         if isinstance(value, dict):
             return {k: self.value(v, k) for k, v in value.items()}
         if isinstance(value, list):
             return [self.value(v) for v in value]
         return value
+
+    def json_text(self, text: str) -> str:
+        """A JSON document's text (canonical form) with its secrets hidden; the text itself when it
+        names no secret field (most bodies: found by scanning its keys, without parsing it)."""
+        keys = (_JSON_KEY_ESCAPED if "\\" in text else _JSON_KEY).findall(text)
+        if not any(map(self.is_secret, set(keys))):
+            return text
+        from . import canonical
+
+        return canonical.dumps(self.value(canonical.loads(text)))
 
     def path_is_secret(self, path: str) -> bool:
         """`custom_fields.api_token`, `...configuration.credentials.user`: inside a secret field."""
@@ -107,7 +143,7 @@ class Redactor:
     def at(self, value: Any, path: str) -> Any:
         """A value found at a field path (a field change's before or after), secrets hidden."""
         if value is not None and not isinstance(value, bool) and path and self.path_is_secret(path):
-            return SENSITIVE
+            return self.hidden(value)
         return self.value(value)
 
     def secret_values(self, value: Any, name: str = "") -> set[str]:
@@ -140,15 +176,23 @@ NOTHING_MARKED = Redactor()
 
 
 class AccountSecrets:
-    """The redactor of each object: the built-in rule plus what its manifest marks sensitive."""
+    """The redactor of each object: the built-in rule plus what its manifest marks sensitive.
+    With a `digest_key` (the store's), hidden values carry their keyed digest (keyed_digest)."""
 
-    def __init__(self, marked: Mapping[str, Iterable[str]] | None = None):
+    def __init__(self, marked: Mapping[str, Iterable[str]] | None = None, digest_key: bytes | None = None):
+        self._marked = {address: frozenset(names) for address, names in (marked or {}).items() if names}
+        self.digest_key = digest_key
         # One Redactor per object, made once: a plan asks for it once per object it shows.
-        self._redactors = {address: Redactor(frozenset(names)) for address, names in (marked or {}).items() if names}
+        self._redactors = {address: Redactor(names, digest_key) for address, names in self._marked.items()}
+        self._default = NOTHING_MARKED if digest_key is None else Redactor(frozenset(), digest_key)
+
+    def keyed(self, digest_key: bytes) -> AccountSecrets:
+        """The same marks, hiding values as keyed digests (for plan files and the history)."""
+        return AccountSecrets(self._marked, digest_key)
 
     def __call__(self, address: str | None = None) -> Redactor:
         if not address or not self._redactors:
-            return NOTHING_MARKED
+            return self._default
         found = self._redactors.get(address)
         if found is not None:
             return found
@@ -160,7 +204,7 @@ class AccountSecrets:
             if found is not None:
                 return found
             dot = address.find(".", dot + 1)
-        return NOTHING_MARKED
+        return self._default
 
     @classmethod
     def from_manifests(cls, manifests: Iterable[Any]) -> AccountSecrets:

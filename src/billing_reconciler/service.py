@@ -51,9 +51,13 @@ def load_tree(manifests_dir: str | Path, *, cache: ManifestCache | None = None) 
 
 def plan_loaded(store: Store, loaded: LoadResult, *, targets: tuple[str, ...] = (), prune: bool = False,
                 replace: tuple[str, ...] = (), backend: Backend | None = None, refresh: bool = True) -> Plan:
-    """The plan of loaded manifests against the store (refreshed from the backend unless refresh is False)."""
+    """The plan of loaded manifests against the store (refreshed from the backend unless refresh is
+    False), `{from_env: NAME}` values read from the environment (ManifestErrors if one is unset)."""
+    from .manifests.from_env import resolve
+
+    manifests = resolve(loaded.manifests)
     snapshot = current_state(store, backend, refresh=refresh)
-    plan = build_plan(loaded.manifests, snapshot, manifests_digest=loaded.digest, targets=targets,
+    plan = build_plan(manifests, snapshot, manifests_digest=loaded.digest, targets=targets,
                       prune=prune, replace=replace)
     if backend is not None and getattr(backend, "remote", False):  # the plan names the API it targets
         plan.extras["backend"] = {"name": backend.name, "api": backend.target}
@@ -65,6 +69,38 @@ def plan_from_tree(store: Store, manifests_dir: str | Path, *, cache: ManifestCa
                    backend: Backend | None = None, refresh: bool = True) -> Plan:
     return plan_loaded(store, load_tree(manifests_dir, cache=cache), targets=targets, prune=prune,
                        replace=replace, backend=backend, refresh=refresh)
+
+
+class PlanMismatch(Exception):
+    """`apply FILE`: the plan made again now is not the plan in the file."""
+
+    def __init__(self, differences: list[str]):
+        super().__init__("; ".join(differences))
+        self.differences = differences
+
+
+def rederive_plan(store: Store, manifests_dir: str | Path, given: dict, *, cache: ManifestCache | None = None,
+                  backend: Backend | None = None) -> tuple[Plan, AccountSecrets]:
+    """`apply FILE`: the plan in the file (`given`, its JSON document), made again from the
+    manifests and the environment against the store, with the real secret values; and what the
+    manifests mark sensitive. The file holds no secret (planfile), and anything in it may have
+    been edited, so it is never sent as written: the plan made now is, if written the same way
+    it is the file's, field for field (StalePlan when the store moved since, PlanMismatch when
+    anything else differs: an amount, a digest, a serial, a secret's value, the manifests)."""
+    from .plan.operations import Action
+    from .plan.planfile import check_fresh, plan_differences, plan_file_json, plan_from_json
+
+    saved = plan_from_json(given)
+    lineage, serial = store.state()
+    check_fresh(saved, lineage, serial)
+    loaded = load_tree(manifests_dir, cache=cache)
+    replace = tuple(sorted({op.address for op in saved.operations if op.action == Action.REPLACE}))
+    plan = plan_loaded(store, loaded, targets=saved.targets, prune=saved.prune, replace=replace, backend=backend)
+    secrets = AccountSecrets.from_manifests(loaded.manifests)
+    differences = plan_differences(given, plan_file_json(plan, secrets, store.digest_key()))
+    if differences:
+        raise PlanMismatch(differences)
+    return plan, secrets
 
 
 def account_secrets(manifests_dir: str | Path, *, cache: ManifestCache | None = None) -> AccountSecrets:
@@ -136,7 +172,9 @@ def revision_states(base: list, manifests: list) -> tuple[BillingState, BillingS
     import tempfile
 
     from .apply.applier import apply_plan
+    from .manifests.from_env import as_text
 
+    base, manifests = as_text(base), as_text(manifests)  # rated without reading any secret
     backend = default_backend()
     with tempfile.TemporaryDirectory(prefix="billing-reconciler-") as directory:
         store = Store(f"sqlite:///{directory}/throwaway.db")

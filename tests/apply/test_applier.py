@@ -15,6 +15,7 @@ from billing_reconciler.apply.applier import ApplyError
 from billing_reconciler.store.writer import StoreWriter
 from billing_reconciler.plan.operations import Request
 from billing_reconciler.plan.planfile import StalePlan, read_plan, write_plan
+from billing_reconciler.redaction import NO_MARKS
 from billing_reconciler.store.store import LockTimeout, NotInitialized, Store
 
 from ..plan.support import Account, CountingBackend, apply, contract, converge, customer, make_plan, only, \
@@ -75,7 +76,7 @@ def test_plan_made_against_an_uninitialised_store_is_refused_after_init(store_ur
 def test_saved_plan_file_applies_and_then_is_stale(store, account, tmp_path):
     plan = make_plan(store, account)
     path = tmp_path / "plan.json"
-    write_plan(plan, path)
+    write_plan(plan, path, NO_MARKS, store.digest_key())  # no secrets in this account: the bodies as planned
     saved = read_plan(path)
     assert (saved.lineage, saved.serial, saved.manifests_digest) == (plan.lineage, plan.serial, plan.manifests_digest)
     assert [o.to_json() for o in saved.operations] == [o.to_json() for o in plan.operations]

@@ -9,21 +9,32 @@ Mutations caught:
   missing a listed credential word (test_credential_names_...);
 - AccountSecrets.from_manifests / Manifest.sensitive dropped (crm_account leaks);
 - validate quoting an unquoted numeric secret (test_validate_never_quotes_a_numeric_secret);
-- Redactor.change losing the change (a changed secret must still be shown as changed).
+- Redactor.change losing the change (a changed secret must still be shown as changed);
+- planfile.write_plan writing plan_to_json unredacted, or StoreWriter.record the body as sent
+  (a secret in plan.json / change.json / the edits rows), or writing "(sensitive)" without the keyed
+  digest (then a rotated secret could not be told from the old one: the "hmac-sha256" asserts);
+- from_env paths not added to Manifest.sensitive (crm_backup and account_ref are not named like
+  credentials: they leak), or from_env.resolve not run by plan/apply (the backend would hold
+  {"from_env": ...}, not ROTATED_ENV).
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from billing_reconciler.redaction import AccountSecrets, Redactor, is_secret_name
+from billing_reconciler.store import Store
 from tests.conftest import run_cli
 
 TOKEN, WEBHOOK, CRM, NEW_TOKEN = "tok-9f8e7d6c5b4a", "whsec-1a2b3c4d5e6f", "crm-5551212-acme", "tok-rotated-0000"
-SECRETS = (TOKEN, WEBHOOK, CRM)
+# Kept out of git: `{from_env: ...}` under fields not named like credentials (sensitive all the same).
+FROM_ENV, ROTATED_ENV = "envsecret-77aa88bb", "envsecret-rotated-99cc"
+ENV = {"CRM_BACKUP": FROM_ENV, "STRIPE_ACCOUNT_REF": "acctref-31337-env"}
+SECRETS = (TOKEN, WEBHOOK, CRM, FROM_ENV, "acctref-31337-env")
 
 CUSTOMER = f"""apiVersion: billing-reconciler/v1
 kind: Customer
@@ -35,6 +46,7 @@ spec:
   custom_fields:
     billing_api_token: {TOKEN}
     crm_account: {CRM}
+    crm_backup: {{from_env: CRM_BACKUP}}
     region_task: plain-visible-value
   customer_billing_provider_configurations:
     - key: stripe
@@ -43,6 +55,7 @@ spec:
         stripe_customer_id: cus_visible123
         stripe_collection_method: charge_automatically
         webhook_secret: {WEBHOOK}
+        account_ref: {{from_env: STRIPE_ACCOUNT_REF}}
       delivery_method: direct_to_billing_provider
 """
 
@@ -57,8 +70,14 @@ def _leaks(result, secrets=SECRETS) -> list[str]:
     return [s for s in secrets if s in result.stdout or s in result.stderr]
 
 
+def _edits_rows(tree: Path) -> str:
+    with sqlite3.connect(tree / ".billing-reconciler" / "state.db") as db:
+        return "\n".join(f"{r[0]}\n{r[1]}" for r in db.execute("SELECT request, response FROM edits"))
+
+
 def test_every_command_on_an_account_with_secrets_prints_none_of_them(secret_tree: Path):
-    run = lambda *args: run_cli(*args, cwd=secret_tree)  # noqa: E731
+    env = dict(ENV)
+    run = lambda *args: run_cli(*args, cwd=secret_tree, env=env)  # noqa: E731
     outputs = {}
     outputs["validate"] = run("validate")
     outputs["validate json"] = run("validate", "--format", "json")
@@ -74,27 +93,48 @@ def test_every_command_on_an_account_with_secrets_prints_none_of_them(secret_tre
                  ["history", "Customer/secretive", "--format", "json"], ["import", "--format", "json"],
                  ["invoices"], ["invoices", "--format", "json"]):
         outputs[" ".join(args)] = run(*args)
-    # A rotated token: a change of a secret, shown as a change without either value.
+    # A rotated token (and environment value): a change of a secret, shown as a change without either value.
     path = secret_tree / "manifests" / "customers" / "secretive.yaml"
-    path.write_text(path.read_text().replace(TOKEN, NEW_TOKEN).replace(CRM, CRM + "-2").replace(WEBHOOK, WEBHOOK + "x"))
+    path.write_text(path.read_text().replace(TOKEN, NEW_TOKEN).replace(CRM, CRM + "-2"))
+    env["CRM_BACKUP"] = ROTATED_ENV
     for fmt in ("text", "markdown", "json"):
         outputs[f"plan change {fmt}"] = run("plan", "--format", fmt)
+    outputs["plan change out"] = run("plan", "--out", "change.json")
+    outputs["apply change file"] = run("apply", "change.json", "--format", "json")
+    # A changed webhook secret: an edit the API refuses (the plan errors), its message shows neither value.
+    path.write_text(path.read_text().replace(WEBHOOK, WEBHOOK + "x"))
+    outputs["plan webhook"] = run("plan")
     outputs["apply change"] = run("apply", "--auto-approve")
     outputs["apply change json"] = run("apply", "--auto-approve", "--format", "json")
     outputs["history after change"] = run("history", "--format", "json")
     outputs["show after change"] = run("show", "Customer/secretive", "--format", "json")
 
     assert outputs["plan out"].returncode == 0 and outputs["apply planfile json"].returncode == 0
+    assert outputs["apply change file"].returncode == 0, outputs["apply change file"].stderr
+    assert outputs["plan webhook"].returncode == 1 and "'stripe' cannot be edited" in outputs["plan webhook"].stdout
     assert outputs["plan after"].returncode == 2 - 2  # applied: nothing left to do
-    leaks = {name: _leaks(r, SECRETS + (NEW_TOKEN, CRM + "-2", WEBHOOK + "x")) for name, r in outputs.items()}
+    every_secret = SECRETS + (NEW_TOKEN, CRM + "-2", WEBHOOK + "x", ROTATED_ENV)
+    leaks = {name: _leaks(r, every_secret) for name, r in outputs.items()}
     assert {name: found for name, found in leaks.items() if found} == {}
+    # Nor do the files the tool writes: plan files and the store's history rows.
+    files = {"plan.json": (secret_tree / "plan.json").read_text(), "change.json": (secret_tree / "change.json").read_text(),
+             "edits rows": _edits_rows(secret_tree)}
+    assert {name: [s for s in every_secret if s in text] for name, text in files.items()} == \
+        {name: [] for name in files}
+    for name, text in files.items():
+        assert "(sensitive) hmac-sha256:" in text, name
     for name, result in outputs.items():
         assert "Traceback" not in result.stderr, name
     # Not over-redacted: ordinary values are still shown.
     assert "plain-visible-value" in outputs["plan text"].stdout and "cus_visible123" in outputs["plan text"].stdout
     assert "cus_visible123" in outputs["show Customer/secretive --format json"].stdout
-    # The plan FILE keeps the real values: it is what apply sends.
-    assert TOKEN in (secret_tree / "plan.json").read_text()
+    assert "cus_visible123" in files["plan.json"] and "plain-visible-value" in files["edits rows"]
+    # ...while apply sent the real values, the environment's included (the backend holds them).
+    api = json.loads(outputs["show after change"].stdout)["objects"][0]["api"]
+    backend = Store(f"sqlite:///{secret_tree}/.billing-reconciler/state.db").backend_body(api["id"])
+    assert backend["custom_fields"]["crm_backup"] == ROTATED_ENV and backend["custom_fields"]["billing_api_token"] == NEW_TOKEN
+    assert FROM_ENV not in outputs["plan change text"].stdout
+    assert '~ custom_fields.crm_backup: "(sensitive)" -> "(sensitive)"' in outputs["plan change text"].stdout
 
     text = outputs["plan change text"].stdout
     assert '~ custom_fields.billing_api_token: "(sensitive)" -> "(sensitive)"' in text
@@ -110,11 +150,11 @@ def test_every_command_on_an_account_with_secrets_prints_none_of_them(secret_tre
 
 def test_show_text_and_json_hide_the_secrets_but_not_the_keys(secret_tree: Path):
     run_cli("init", cwd=secret_tree, check=True)
-    run_cli("apply", "--auto-approve", cwd=secret_tree, check=True)
+    run_cli("apply", "--auto-approve", cwd=secret_tree, env=ENV, check=True)
     shown = json.loads(run_cli("show", "Customer/secretive", "--format", "json", cwd=secret_tree, check=True).stdout)
     spec = shown["objects"][0]["spec"]
     assert spec["custom_fields"] == {"billing_api_token": "(sensitive)", "crm_account": "(sensitive)",
-                                     "region_task": "plain-visible-value"}
+                                     "crm_backup": "(sensitive)", "region_task": "plain-visible-value"}
     config = spec["customer_billing_provider_configurations"][0]
     assert config["key"] == "stripe" and config["configuration"]["webhook_secret"] == "(sensitive)"
     api = shown["objects"][0]["api"]  # the object as the backend holds it: hidden the same way
@@ -183,3 +223,26 @@ def test_looking_up_an_objects_redactor_is_not_quadratic():
     found = [secrets(f"Customer/c{i}.items[k]") for i in range(20_000)]
     assert time.perf_counter() - started < 1.0
     assert found[2].marked == {"crm_account"} and found[3].marked == frozenset()
+
+
+def test_history_text_hides_secrets_found_by_their_keys():
+    """Mutations caught: redaction._JSON_KEY missing keys (a body recorded with its secret), the
+    escaped-text fallback dropped, keyed_digest not keyed (the same digest under another store's key)."""
+    from billing_reconciler import canonical
+    from billing_reconciler.redaction import keyed_digest
+
+    one, other = Redactor(digest_key=b"1" * 32), Redactor(digest_key=b"2" * 32)
+    body = {"customer_id": "c1", "configurations": [{"configuration": {"webhook_secret": TOKEN, "region": "us"}}],
+            "note": 'a "quoted" \\ text', "custom_fields": {"crm": "x"}}
+    text = canonical.dumps(body)
+    hidden = canonical.loads(one.json_text(text))
+    assert TOKEN not in one.json_text(text)
+    assert hidden["configurations"][0]["configuration"] == {"webhook_secret": keyed_digest(TOKEN, b"1" * 32),
+                                                            "region": "us"}
+    assert hidden["note"] == body["note"] and hidden["custom_fields"] == {"crm": "x"}
+    assert keyed_digest(TOKEN, b"1" * 32) != keyed_digest(TOKEN, b"2" * 32) != keyed_digest(NEW_TOKEN, b"2" * 32)
+    assert one.json_text(text) != other.json_text(text)
+    plain = canonical.dumps({"customer_id": "c1", "name": "Acme"})
+    assert one.json_text(plain) is plain  # nothing to hide: not even parsed
+    marked = Redactor(frozenset({"crm"}), b"1" * 32)
+    assert canonical.loads(marked.json_text(text))["custom_fields"]["crm"].startswith("(sensitive) hmac-sha256:")

@@ -44,7 +44,8 @@ def test_read_only_commands_on_a_missing_store_create_nothing(example_tree: Path
 
 @pytest.mark.parametrize("args", READ_ONLY)
 def test_read_only_commands_on_an_uninitialised_store_refuse(example_tree: Path, args):
-    sqlite3.connect(example_tree / "empty.db").close()  # a database without our tables
+    with sqlite3.connect(example_tree / "empty.db") as db:  # a database without our tables
+        db.execute("CREATE TABLE someone_elses (x)")  # (a 0-byte file is a damaged store: test_damaged_stores)
     before = _tree_files(example_tree)
     result = run_cli("--store", "sqlite:///empty.db", *args, cwd=example_tree)
     assert result.returncode == 1, result.stdout + result.stderr

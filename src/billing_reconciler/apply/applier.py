@@ -25,6 +25,7 @@ from ..plan.operations import APPLY_TIME_HOUR, OBJECT_ARCHIVES, OBJECT_CREATES, 
 from ..plan.plan import Plan
 from ..plan.planfile import check_fresh
 from ..plan.readers import Keys, read
+from ..redaction import NO_MARKS, AccountSecrets
 from ..specform import KEYED_LISTS, spec_text
 from ..store.store import NotInitialized, Store
 from ..store.writer import StoreWriter, WriteError
@@ -49,11 +50,14 @@ class ApplyResult:
 
 
 def apply_plan(store: Store, plan: Plan, backend: Backend, *, lock_timeout: float = 30.0, actor: str = "",
-               progress: Callable[[int, Operation], None] | None = None) -> ApplyResult:
+               progress: Callable[[int, Operation], None] | None = None,
+               secrets: AccountSecrets = NO_MARKS) -> ApplyResult:
+    """`secrets`: what the manifests mark sensitive, hidden (as keyed digests) in the history."""
     if getattr(backend, "remote", False):  # a remote API: one commit per operation
         from .journal import apply_journaled
 
-        return apply_journaled(store, plan, backend, lock_timeout=lock_timeout, actor=actor, progress=progress)
+        return apply_journaled(store, plan, backend, lock_timeout=lock_timeout, actor=actor, progress=progress,
+                               secrets=secrets)
     if plan.errored:
         raise ValueError("this plan has errors and cannot be applied")
     if store.state()[0] is None:  # no tables, or no state row: checked again under the lock
@@ -61,7 +65,7 @@ def apply_plan(store: Store, plan: Plan, backend: Backend, *, lock_timeout: floa
     with store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
         serial = _locked_serial(conn, plan) + 1
         session = backend.session(conn)
-        writer = StoreWriter(conn, utc_now())
+        writer = StoreWriter(conn, utc_now(), secrets)
         result = ApplyResult(serial)
         _execute(plan, session, writer, serial, actor, result, progress)
         writer.set_serial(serial)

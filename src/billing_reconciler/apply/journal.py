@@ -33,6 +33,7 @@ from .. import canonical
 from ..plan.operations import OBJECT_CREATES, PLACEHOLDER, Operation, Request
 from ..plan.plan import Plan
 from ..plan.planfile import check_fresh
+from ..redaction import NO_MARKS, AccountSecrets
 from ..specform import KEYED_LISTS
 from ..store.store import NotInitialized, Store
 from ..store.writer import StoreWriter
@@ -131,7 +132,7 @@ def remote_apply_lock(store: Store, timeout: float, *, wait: bool = True) -> Ite
 
 
 def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 30.0, actor: str = "",
-                    progress: Callable[[int, Operation], None] | None = None):
+                    progress: Callable[[int, Operation], None] | None = None, secrets: AccountSecrets = NO_MARKS):
     """Run the plan's operations, each journaled in its own commits. Operations of different
     customers (a customer and its contracts are one lane) run concurrently, at most
     `backend.parallelism` at a time; any other operation (the catalog, anything whose customer is
@@ -142,11 +143,12 @@ def apply_journaled(store: Store, plan: Plan, backend, *, lock_timeout: float = 
     if store.state()[0] is None:
         raise NotInitialized("the store is not initialised; run `billing-reconciler init` first")
     with remote_apply_lock(store, lock_timeout):
-        return _apply_locked(store, plan, backend, lock_timeout=lock_timeout, actor=actor, progress=progress)
+        return _apply_locked(store, plan, backend, lock_timeout=lock_timeout, actor=actor, progress=progress,
+                             secrets=secrets)
 
 
 def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, actor: str,
-                  progress: Callable[[int, Operation], None] | None):
+                  progress: Callable[[int, Operation], None] | None, secrets: AccountSecrets):
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from .applier import ApplyResult
@@ -158,7 +160,7 @@ def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, act
         lineage, current = store.locked_state(conn)
         check_fresh(plan, lineage, current)
         serial = current + 1
-        writer = StoreWriter(conn, utc_now())
+        writer = StoreWriter(conn, utc_now(), secrets)  # history rows hide what the manifests mark
         writer.set_serial(serial)
         writer.start_apply(serial, backend.name, backend.target, len(plan.operations))
     run = _Run(store, backend, writer, lineage, serial, actor, lock_timeout, shared)

@@ -48,7 +48,12 @@ class _Group(click.Group):
         except BackendError as exc:  # the remote API: refused token, no answer, refused request
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(1)
-        except Exception as exc:  # noqa: BLE001 - filtered to database errors below
+        except Exception as exc:  # noqa: BLE001 - filtered to store and database errors below
+            from ..store.store import StoreError
+
+            if isinstance(exc, StoreError):  # a store this release must not use (newer, damaged, moved)
+                click.echo(f"Error: {exc}", err=True)
+                ctx.exit(1)
             if not _is_database_error(exc):
                 raise
             settings = ctx.obj if isinstance(ctx.obj, Settings) else None

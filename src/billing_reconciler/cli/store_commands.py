@@ -26,12 +26,12 @@ PARALLELISM = click.option(
 def open_store(settings: Settings, *, create: bool = False):
     """The store of --store; it must exist and be initialised unless `create` (init)."""
     from ..store.access import open_existing, open_for_init
-    from ..store.store import NotInitialized
+    from ..store.store import StoreError
     from ..store.urls import StoreUrlError, display, scrub
 
     try:
         return open_for_init(settings.store) if create else open_existing(settings.store)
-    except (StoreUrlError, NotInitialized) as exc:
+    except (StoreUrlError, StoreError) as exc:  # missing, uninitialised, damaged, newer
         fail(str(exc))
         raise
     except ImportError as exc:  # a driver missing from this installation
@@ -144,7 +144,7 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
     click.echo(render(plan, fmt, color=settings.color, secrets=secrets), nl=False)
     if out_file and not plan.errored:
         try:
-            write_plan(plan, out_file)
+            write_plan(plan, out_file, secrets, store.digest_key())
         except OSError as exc:
             fail(f"cannot write the plan to {out_file}: {exc.strerror}; pass --out a path in an existing, "
                  "writable directory")
@@ -174,10 +174,9 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     from ..apply.applier import ApplyError
     from ..apply.journal import ExistsInAccount, RemoteApplyError
     from ..apply.pending import AmbiguousMatch
-    from ..plan.planfile import PlanFileError, StalePlan, read_plan
+    from ..plan.planfile import PlanFileError, StalePlan, plan_from_json, read_plan_document
     from ..plan.render import render
     from ..plan.render.json_view import redacted_plan_json
-    from ..service import account_secrets
     from ..store.store import LockTimeout, NotInitialized
 
     as_json = fmt == "json"
@@ -185,7 +184,8 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     store = open_store(settings)
     if plan_file:
         try:
-            plan = read_plan(plan_file)
+            given = read_plan_document(plan_file)
+            plan_from_json(given)
         except PlanFileError as exc:
             fail(str(exc))
         except (AttributeError, KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
@@ -193,9 +193,8 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
             what = f"missing field {exc}" if isinstance(exc, KeyError) else "unexpected structure"
             fail(f"{plan_file} is not a plan file written by `billing-reconciler plan --out` ({what}); "
                  "make a new one with `billing-reconciler plan --out FILE`")
-        _check_same_tree(settings, plan)
         _check_same_backend(settings, plan)
-        secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
+        plan, secrets = _rederive(settings, store, plan_file, given)
     else:
         store, plan, secrets = _make_plan(settings, targets, prune, replace)
         if not as_json:
@@ -217,7 +216,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         actor = os.environ.get("BILLING_RECONCILER_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
         try:
             result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color and not as_json,
-                                          settings.backend())
+                                          settings.backend(), secrets)
         except (ApplyError, RemoteApplyError) as exc:  # the backend's message may quote the request: hide its secrets
             fail(secrets(exc.op.address).scrub(str(exc), exc.op.request.body))
         except (ExistsInAccount, AmbiguousMatch) as exc:
@@ -235,16 +234,16 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         click.echo(f"Apply complete: {len(result.applied)} operation(s) applied; store serial is now {result.serial}.")
 
 
-def _apply_with_progress(store, plan, lock_timeout, actor, color, backend):
+def _apply_with_progress(store, plan, lock_timeout, actor, color, backend, secrets):
     from ..apply.applier import apply_plan
 
     if not (color and len(plan.operations) > 50):
-        return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor)
+        return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor, secrets=secrets)
     from rich.progress import Progress
 
     with Progress(transient=True) as progress:
         task = progress.add_task("Applying", total=len(plan.operations))
-        return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor,
+        return apply_plan(store, plan, backend, lock_timeout=lock_timeout, actor=actor, secrets=secrets,
                           progress=lambda i, op: progress.update(task, completed=i + 1))
 
 
@@ -276,16 +275,34 @@ def _check_same_backend(settings: Settings, plan) -> None:
              "--backend and METRONOME_BASE_URL, or run plan again")
 
 
-def _check_same_tree(settings: Settings, plan) -> None:
-    """A saved plan run from the tree it was made from must still match that tree."""
-    from ..manifests import load_manifests
+def _rederive(settings: Settings, store, plan_file: str, given: dict):
+    """(plan, secrets) of `apply FILE`: the file's plan made again now (service.rederive_plan)."""
+    from ..manifests import ManifestErrors
+    from ..plan.planfile import StalePlan
+    from ..plan.planner import UnknownAddress
+    from ..service import PlanMismatch, rederive_plan
 
-    if not plan.manifests_digest or not Path(settings.manifests_dir).exists():
-        return
-    current = load_manifests(settings.manifests_dir, cache=settings.manifest_cache())
-    if current.digest != plan.manifests_digest:
-        fail(f"the manifests in {settings.manifests_dir} changed since this plan was made "
-             f"(digest {plan.manifests_digest} -> {current.digest}); run plan again")
+    if not Path(settings.manifests_dir).is_dir():
+        fail(f"apply {plan_file} plans again from the manifests to check the file and to take the secrets from "
+             f"the manifests and the environment, but {settings.manifests_dir}/ is not there; run it from the "
+             "directory the plan was made in (or pass --manifests DIR)")
+    try:
+        return rederive_plan(store, settings.manifests_dir, given, cache=settings.manifest_cache(),
+                             backend=settings.backend())
+    except StalePlan as exc:
+        fail(str(exc))
+    except ManifestErrors as exc:
+        fail_with_problems(exc.problems)
+    except UnknownAddress as exc:
+        fail(f"{plan_file}: {exc}")
+    except PlanMismatch as exc:
+        listed = "".join(f"\n  - {d}" for d in exc.differences)
+        fail(f"{plan_file} is not the plan that the manifests in {settings.manifests_dir}/, the environment and "
+             f"the store make now; nothing was applied. Differences (the file, then now):{listed}\n"
+             "A plan file is never applied as written: apply makes the plan again and runs it only if it is "
+             "the same. Was the file edited, or did the manifests, an environment variable or the backend "
+             "change since? Run plan again.")
+    raise AssertionError("unreachable")
 
 
 @click.command("show")

@@ -16,13 +16,17 @@ from .context import Settings, pass_settings
 @pass_settings
 def command(settings: Settings, fmt: str) -> None:
     """Check all manifests; report every problem as file:line:col: Kind/key: field: message."""
+    from ..manifests.from_env import variables
+
     result = load_manifests(settings.manifests_dir, cache=settings.manifest_cache())
+    from_env = variables(result.manifests)
     if fmt == "json":
         click.echo(json.dumps({
             "valid": result.ok,
             "files": result.files,
             "objects": len(result.manifests),
             "problems": [p.__dict__ for p in result.problems],
+            "from_env": from_env,
         }, indent=2))
     else:
         for problem in result.problems:
@@ -34,6 +38,9 @@ def command(settings: Settings, fmt: str) -> None:
             detail = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
             click.echo(f"Valid: {len(result.manifests)} objects in {result.files} files"
                        + (f" ({detail})" if detail else "") + ".")
+            if from_env:
+                click.echo(f"Read from the environment by plan and apply (validate does not need them set): "
+                           f"{', '.join(from_env)}.")
         else:
             click.echo(f"{len(result.problems)} problem(s) found in {settings.manifests_dir}.", err=True)
     sys.exit(0 if result.ok else 1)

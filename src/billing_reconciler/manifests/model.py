@@ -12,9 +12,9 @@ each error can name its exact field path.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from ..bounds import MAX_PLACES
 
@@ -44,6 +44,16 @@ API_VERSION = "billing-reconciler/v1"
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# Text that may instead come from the environment: `{from_env: NAME}` (manifests.from_env). The
+# models see a stand-in text in its place (from_env.stand_ins), so a mistake is reported once, not
+# once per branch of a union; the JSON Schema shows both forms.
+EnvText = Annotated[str, WithJsonSchema({"anyOf": [{"type": "string"}, {
+    "type": "object", "additionalProperties": False, "required": ["from_env"],
+    "properties": {"from_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description":
+                                "Name of the environment variable holding the value (read by plan and apply, not "
+                                "by validate); the value counts as sensitive."}}}]})]
 
 
 # --- shared building blocks -------------------------------------------------------------------
@@ -133,7 +143,7 @@ class BillableMetricSpec(Spec):
     property_filters: list[PropertyFilter] | None = None
     group_keys: list[list[str]] | None = None
     sql: str | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
 
 
 # --- Product ----------------------------------------------------------------------------------
@@ -167,7 +177,7 @@ class ProductSpec(Spec):
     is_refundable: bool | None = None
     netsuite_internal_item_id: str | None = None
     netsuite_overage_item_id: str | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
 
 
 # --- RateCard ---------------------------------------------------------------------------------
@@ -222,7 +232,7 @@ class RateCardSpec(Spec):
     aliases: list[RateCardAlias] | None = None
     fiat_credit_type_id: str | None = None
     credit_type_conversions: list[CreditTypeConversion] | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
     rates: list[Rate] | None = None
 
 
@@ -249,7 +259,7 @@ class CustomerRevenueSystemConfiguration(Spec):
 class CustomerSpec(Spec):
     name: str = Field(max_length=160)
     ingest_aliases: list[str] | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
     customer_billing_provider_configurations: list[CustomerBillingProviderConfiguration] | None = None
     customer_revenue_system_configurations: list[CustomerRevenueSystemConfiguration] | None = None
 
@@ -272,7 +282,7 @@ class Commit(Spec):
     rate_type: CommitRateType | None = None
     rollover_fraction: Fraction | None = None
     temporary_id: str | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
     netsuite_sales_order_id: str | None = None
     hierarchy_configuration: CommitHierarchyConfiguration | None = None
 
@@ -289,7 +299,7 @@ class Credit(Spec):
     priority: Number | None = None
     rate_type: CommitRateType | None = None
     rollover_fraction: Fraction | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
     netsuite_sales_order_id: str | None = None
     hierarchy_configuration: CommitHierarchyConfiguration | None = None
 
@@ -343,7 +353,7 @@ class ScheduledCharge(Spec):
     product: Ref
     name: str | None = None
     schedule: InvoiceSchedule
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
     netsuite_sales_order_id: str | None = None
 
 
@@ -358,7 +368,7 @@ class ProfessionalService(Spec):
     quantity: Quantity
     max_amount: Cents
     description: str | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
     netsuite_sales_order_id: str | None = None
 
 
@@ -423,7 +433,7 @@ class Subscription(Spec):
     temporary_id: str | None = None
     name: str | None = None
     description: str | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
     quantity_updates: list[QuantityUpdate] | None = None
     seat_updates: SeatUpdates | None = None
 
@@ -600,7 +610,7 @@ class ContractSpec(Spec):
     multiplier_override_prioritization: UpperEnum("LOWEST_MULTIPLIER", "EXPLICIT") | None = None
     scheduled_charges_on_usage_invoices: UpperEnum("ALL") | None = None
     net_payment_terms_days: NonNegative | None = None
-    custom_fields: dict[str, str] | None = None
+    custom_fields: dict[str, EnvText] | None = None
 
     # The keyed lists of a contract; each item's `key` is unique within its list.
     KEYED_LISTS: ClassVar[tuple[str, ...]] = (

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from ..canonical import canonicalize
 from ..redaction import NOTHING_MARKED, SENSITIVE, Redactor, field_name_of
 from ..specform import spec_digest
+from . import from_env
 from . import model as m
 from .document import Manifest
 from .errors import Path, PendingProblem
@@ -60,19 +61,23 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
         return None, problems
 
     metadata_model = _validate_model(m.Metadata, raw, "metadata", problems, file, index, address)
-    spec_model = _validate_model(m.SPEC_MODELS[kind], raw, "spec", problems, file, index, address,
-                                 redactor=_redactor(metadata))
+    checked_spec, references = from_env.stand_ins(raw.get("spec"))
+    spec_model = _validate_model(m.SPEC_MODELS[kind], {**raw, "spec": checked_spec} if references else raw, "spec",
+                                 problems, file, index, address, redactor=_redactor(metadata))
     if spec_model is not None:
         for path, message in check_spec(kind, spec_model):
             problems.append(problem(path, message))
     for path, message in check_raw(kind, raw.get("spec")):
         problems.append(problem(path, message))
+    for path, message in from_env.shape_problems(raw.get("spec")):
+        problems.append(problem(("spec", *path), message))
     if problems or spec_model is None or metadata_model is None:
         return None, problems
 
     spec = canonical_dump(spec_model.model_dump(exclude_none=True))
+    from_env.put_back(spec, references)
     labels = dict(metadata_model.labels or {})
-    sensitive = tuple(metadata_model.sensitive or ())
+    sensitive = tuple(metadata_model.sensitive or ()) + from_env.sensitive_paths(spec)
     return Manifest(kind, metadata_model.name, spec, file, index, spec_digest(spec), labels, sensitive), []
 
 

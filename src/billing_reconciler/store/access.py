@@ -7,13 +7,20 @@ behind; only `init` creates the SQLite file and its directories.
 
 from __future__ import annotations
 
-from .store import NotInitialized, Store
+from .store import NotInitialized, Store, StoreDamaged, StoreError, damaged_tables_message
 from .urls import display
+from .version import missing_tables, read_schema
 
 
 def open_existing(url: str) -> Store:
-    """The store at `url`, which must exist and be initialised (StoreMissing / NotInitialized)."""
+    """The store at `url`, which must exist, be whole and be initialised (StoreMissing,
+    StoreDamaged, StoreError for a newer schema, NotInitialized)."""
     store = Store(url, create=False)
+    try:
+        check_whole(store)
+    except StoreError:
+        store.close()
+        raise
     lineage, _serial = store.state()
     if lineage is None:
         store.close()
@@ -24,3 +31,15 @@ def open_existing(url: str) -> Store:
 
 def open_for_init(url: str) -> Store:
     return Store(url, create=True)
+
+
+def check_whole(store: Store) -> None:
+    """Refuse a store a newer release wrote, or one at this release's schema with tables missing."""
+    with store.engine.connect() as conn:
+        schema = read_schema(conn)
+        refusal = schema.refusal()
+        if refusal:
+            raise StoreError(refusal)
+        missing = missing_tables(conn) if schema.current else []
+    if missing:
+        raise StoreDamaged(damaged_tables_message(store.url, missing))

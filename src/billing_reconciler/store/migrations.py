@@ -19,8 +19,8 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
 from ..timeutil import utc_now
-from .store import StoreError
-from .version import BASELINE_VERSION, HEAD, REVISIONS, read_schema, revision_id
+from .store import StoreDamaged, StoreError, damaged_tables_message
+from .version import BASELINE_VERSION, HEAD, REVISIONS, missing_tables, read_schema, revision_id
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -54,6 +54,9 @@ def migrate(conn: Connection) -> list[str]:
     if refusal:
         raise StoreError(refusal)
     if schema.current:
+        missing = missing_tables(conn)
+        if missing:  # "already initialised" would hide it; re-creating them would hide it too
+            raise StoreDamaged(damaged_tables_message(str(conn.engine.url), missing))
         # Alembic is imported only when there is something to migrate: it costs ~130 ms to
         # import here, and `init` of a store at the head takes ~6 ms in a fresh process (the
         # hand-rolled path imported sqlmodel, ~150 ms: ~300 ms in all on this machine).

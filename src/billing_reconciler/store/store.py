@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -51,6 +52,18 @@ class LockTimeout(StoreError):
 
 class StoreMissing(NotInitialized):
     """A SQLite store file that does not exist, opened by a command that must not create it."""
+
+
+class StoreDamaged(StoreError):
+    """A store that is neither new nor whole: an empty SQLite file, or tables missing."""
+
+
+def damaged_tables_message(url: str, missing: list[str]) -> str:
+    from .urls import display
+
+    return (f"the store {display(url)} is damaged: its schema is current but it has no table "
+            f"{', '.join(missing)}; nothing was read or written. Restore it from a backup (it is not new, "
+            "so `init` will not recreate what is missing)")
 
 
 class StoredItem:
@@ -186,6 +199,12 @@ class Store:
             if not create and not path.is_file():
                 raise StoreMissing(f"the store {display(url)} does not exist; run `billing-reconciler init` "
                                    "(with the same --store) to create it")
+            if path.is_file() and path.stat().st_size == 0:
+                # SQLite reads a 0-byte file as a new, empty database: that would plan every
+                # object as a create (and init would start a new lineage over a lost store).
+                raise StoreDamaged(f"the store {display(url)} is an empty file (0 bytes): a truncated or damaged "
+                                   "store, not a new one; nothing was read or written. Restore it from a backup, "
+                                   "or, to start a new store, delete the file and run `billing-reconciler init`")
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = _make_engine(url)
@@ -206,12 +225,14 @@ class Store:
         with self.transaction(lock_timeout=30, holder="init") as conn:
             migrate(conn)
             row = conn.execute(text("SELECT lineage FROM state WHERE id = 1")).first()
-            if row is not None:
+            if row is not None:  # a store from before digest keys gets one now
+                conn.execute(text("UPDATE state SET digest_key = :k WHERE id = 1 AND digest_key IS NULL"),
+                             {"k": secrets.token_hex(32)})
                 return row[0], False
             lineage = str(uuid.uuid4())
             now = utc_now()
-            conn.execute(text("INSERT INTO state (id, lineage, serial, created_at, updated_at) "
-                              "VALUES (1, :l, 0, :n, :n)"), {"l": lineage, "n": now})
+            conn.execute(text("INSERT INTO state (id, lineage, serial, digest_key, created_at, updated_at) "
+                              "VALUES (1, :l, 0, :k, :n, :n)"), {"l": lineage, "k": secrets.token_hex(32), "n": now})
             return lineage, True
 
     def schema_version(self) -> int:
@@ -223,6 +244,11 @@ class Store:
     def state(self) -> tuple[str | None, int]:
         with self.engine.connect() as conn:
             return _read_state(conn)
+
+    def digest_key(self) -> bytes:
+        """The key of the digests standing for secrets in plan files and history (see digest_key_of)."""
+        with self.engine.connect() as conn:
+            return digest_key_of(conn)
 
     def locked_state(self, conn: Connection) -> tuple[str, int]:
         """(lineage, serial) read inside a transaction(): what a writer checks before writing."""
@@ -472,6 +498,16 @@ def _check_version(conn: Connection) -> None:
     if not schema.current:
         raise NotInitialized(f"the store has schema v{schema.version}; run `billing-reconciler init` to upgrade it "
                              f"to v{LATEST_VERSION}")
+
+
+def digest_key_of(conn: Connection) -> bytes:
+    """The store's digest key (state.digest_key, made by init). A store whose init predates it
+    must run init again: without the key, no plan file or history row could be written safely."""
+    row = conn.execute(text("SELECT digest_key FROM state WHERE id = 1")).first()
+    if row is None or not row[0]:
+        raise NotInitialized("the store has no digest key yet (it was initialised by an older build); "
+                             "run `billing-reconciler init` to add one")
+    return bytes.fromhex(row[0])
 
 
 def _read_state(conn: Connection) -> tuple[str | None, int]:

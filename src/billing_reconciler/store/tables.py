@@ -33,6 +33,9 @@ class StateRow(SQLModel, table=True):
     id: int = Field(default=1, primary_key=True)
     lineage: str
     serial: int = 0
+    # The key of the digests that stand for secret values in plan files and the history
+    # (redaction.keyed_digest): random, made at init, never printed.
+    digest_key: str | None = None
     created_at: datetime = Field(sa_column=_ts_column(False))
     updated_at: datetime = Field(sa_column=_ts_column(False))
 

@@ -35,6 +35,13 @@ REVISIONS = tuple(revision_id(n) for n in range(BASELINE_VERSION, LATEST_VERSION
 
 _REVISION_ID = re.compile(r"v(\d+)")
 
+# The tables a store at HEAD has (a test checks them against tables.py): a store whose
+# alembic_version says HEAD but lacks one of them is damaged, not new or current.
+TABLES_AT_HEAD = frozenset({
+    "alembic_version", "schema_migrations", "state", "objects", "sub_items", "edits", "applies", "emulator_objects",
+    "emulator_state", "invoices", "usage_events", "usage_shapes", "usage_rollup", "usage_rollup_state",
+})
+
 
 @dataclass(frozen=True)
 class Schema:
@@ -87,6 +94,11 @@ def read_schema(conn: Connection) -> Schema:
         return Schema((), 0)
     row = conn.execute(text("SELECT MAX(version) FROM schema_migrations")).first()
     return Schema((), int(row[0] or 0))
+
+
+def missing_tables(conn: Connection) -> list[str]:
+    """The tables a store at HEAD must have that this one lacks, sorted."""
+    return sorted(TABLES_AT_HEAD - set(inspect(conn).get_table_names()))
 
 
 def current_version(conn: Connection) -> int:

@@ -6,6 +6,10 @@ table and sent in batches (executemany), not one statement per row: object state
 sub-item statements (which find their owner by kind and key), then history rows. Batching
 changes nothing a reader sees; history rows are flushed as they pile up, to bound memory. When a
 batch fails, it is replayed row by row to name the operation whose write failed (WriteError).
+
+History rows never hold a secret: a value under a credential-like field (or one its manifest
+marks sensitive) is recorded as "(sensitive) hmac-sha256:..." keyed with the store's digest key
+(redaction.keyed_digest), so a changed secret still shows as a different request.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from .. import canonical
+from ..redaction import NO_MARKS, AccountSecrets
 
 
 class WriteError(Exception):
@@ -122,8 +127,12 @@ class StoreWriter:
 
     BATCH = 5000  # history rows queued before a flush
 
-    def __init__(self, conn: Connection, now: datetime):
+    def __init__(self, conn: Connection, now: datetime, secrets: AccountSecrets = NO_MARKS):
+        from .store import digest_key_of
+
         self.conn = conn
+        # What the history hides: the marks of the manifests applied, keyed with the store's key.
+        self.secrets = secrets.keyed(digest_key_of(conn))
         self.pyformat = conn.dialect.name != "sqlite"
         # SQLite stores timestamps as the text its driver makes of a datetime (isoformat with a
         # space); made once here instead of once per row. PostgreSQL takes the datetime itself.
@@ -188,12 +197,14 @@ class StoreWriter:
 
     def record(self, serial: int, op: str, address: str, action: str, method: str, path: str, body_text: str,
                response: dict[str, Any], actor: str, index: int = 0) -> None:
+        redactor = self.secrets(address)
+        body_text = redactor.json_text(body_text)
         # canonical.dumps(request.to_json()), without serialising the body a second time.
         request_text = (f'{{"body":{body_text},"method":{json.dumps(method, ensure_ascii=False)},'
                         f'"path":{json.dumps(path, ensure_ascii=False)}}}')
         self.edits.add(_INSERT_EDIT, index, {
             "s": serial, "t": self.now, "op": op, "a": address, "act": action,
-            "req": request_text, "resp": canonical.dumps(response), "actor": actor, "i": index})
+            "req": request_text, "resp": redactor.json_text(canonical.dumps(response)), "actor": actor, "i": index})
         self._maybe_flush()
 
     # --- the journal of a remote apply (each write committed by the caller as it goes) ------
@@ -205,7 +216,9 @@ class StoreWriter:
 
     def settle(self, serial: int, index: int, response: dict[str, Any]) -> None:
         """The outcome of a journal row recorded before its request was sent."""
-        self.conn.execute(text(_SETTLE_EDIT), {"resp": canonical.dumps(response), "t": self.now, "s": serial,
+        # An error text may quote the request: credential-named values are hidden as in `record`.
+        resp = self.secrets().json_text(canonical.dumps(response))
+        self.conn.execute(text(_SETTLE_EDIT), {"resp": resp, "t": self.now, "s": serial,
                                                "i": index})
 
     def start_apply(self, serial: int, backend: str, target: str, operations: int) -> None:

@@ -5,6 +5,8 @@
 - `edits.op_index`: the operation's index in its plan, so a journal row names serial + index (the
   uniqueness key sent with a request derives from lineage, serial and index).
 - `objects.protected`: `metadata.protect: true` recorded on apply; it outlives the manifest.
+- `state.digest_key`: the store's random key for the keyed digests that stand for secret values in
+  plan files and history rows (redaction.keyed_digest); `Store.init` fills it in.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("objects", sa.Column("protected", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("edits", sa.Column("op_index", sa.Integer(), nullable=True))
+    op.add_column("state", sa.Column("digest_key", sa.String(), nullable=True))
     op.create_table(
         "applies",
         sa.Column("serial", sa.Integer(), nullable=False),
