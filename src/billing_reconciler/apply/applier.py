@@ -103,6 +103,17 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
     now = utc_now()
     touched: dict[tuple[str, str], _Touched] = {}
     ids: dict[str, str] = {}
+    # Renames first (store only): the operations that follow address the object by its new key.
+    store_only = store_only_operations(plan)
+    every = [*plan.operations, *store_only]
+    try:
+        for i, move in enumerate(plan.moves):
+            index = len(plan.operations) + i
+            writer.move_object(move.kind, move.old, move.new, index)
+            writer.record(serial, "move", move.to_address, "move", "", "", canonical.dumps(move.to_json()), {},
+                          actor, index)
+    except WriteError as exc:
+        raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause
     for index, op in enumerate(plan.operations):
         try:
             request, body_text = resolve_text(op.request, ids, now)
@@ -117,7 +128,7 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
             writer.record(serial, op.op, op.address, op.action.value, request.method, request.path, body_text,
                           response, actor, index)
         except WriteError as exc:
-            raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
+            raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause
         except Exception as exc:  # noqa: BLE001 - any failure aborts the whole apply
             raise ApplyError(index, op, exc) from exc
         result.applied.append((op, response))
@@ -126,9 +137,24 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
     try:
         revisions = session.flush()
         _store_touched(writer, touched, session, revisions)
+        for i, record in enumerate(plan.records):
+            index = len(plan.operations) + len(plan.moves) + i
+            writer.set_lifecycle(record.kind, record.key, protected=record.protect,
+                                 ignore_changes=record.ignore_changes, digest=record.digest, index=index)
+            writer.record(serial, "record_lifecycle", record.address, "update", "", "",
+                          canonical.dumps(record.to_json()), {}, actor, index)
         writer.flush()
     except WriteError as exc:
-        raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
+        raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause
+
+
+def store_only_operations(plan: Plan) -> list[Operation]:
+    """The plan's renames and lifecycle records as operations, only to name one that failed."""
+    from ..plan.operations import Action
+
+    return [*(Operation("move", m.to_address, Action.UPDATE, Request("", "", m.to_json())) for m in plan.moves),
+            *(Operation("record_lifecycle", r.address, Action.UPDATE, Request("", "", r.to_json()))
+              for r in plan.records)]
 
 
 def _remote_id(op: Operation, response: dict[str, Any], writer: StoreWriter) -> str:

@@ -7,6 +7,8 @@ from typing import Any
 
 from .. import canonical
 from ..manifests.errors import Problem
+from .lifecycle import Recorded
+from .moves import Move
 from .operations import Operation
 from .plan import FORMAT_VERSION, Drift, Plan
 
@@ -33,6 +35,9 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "errors": [p.__dict__ | {"location": f"{p.file}:{p.line}:{p.column}"} for p in plan.errors],
         "targets": list(plan.targets),
         "prune": plan.prune,
+        # Store-only changes (no API call): renames, and lifecycle records (protect, ignored paths).
+        "moved": [m.to_json() for m in plan.moves],
+        "recorded": [r.to_json() for r in plan.records],
     }
     if plan.extras:
         out.update(plan.extras)
@@ -66,6 +71,8 @@ def read_plan(path: str | Path) -> Plan:
                      for e in data.get("errors", [])),
         targets=tuple(data.get("targets", [])),
         prune=bool(data.get("prune", False)),
+        moves=tuple(Move.from_json(m) for m in data.get("moved", [])),
+        records=tuple(Recorded.from_json(r) for r in data.get("recorded", [])),
     )
 
 

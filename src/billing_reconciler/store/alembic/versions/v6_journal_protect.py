@@ -5,6 +5,8 @@
 - `edits.op_index`: the operation's index in its plan, so a journal row names serial + index (the
   uniqueness key sent with a request derives from lineage, serial and index).
 - `objects.protected`: `metadata.protect: true` recorded on apply; it outlives the manifest.
+- `objects.moved_from`, `objects.ignore_changes`: a rename's former keys and the ignored spec paths
+  last applied (JSON lists; NULL when none).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("objects", sa.Column("protected", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("objects", sa.Column("moved_from", sa.Text(), nullable=True))
+    op.add_column("objects", sa.Column("ignore_changes", sa.Text(), nullable=True))
     op.add_column("edits", sa.Column("op_index", sa.Integer(), nullable=True))
     op.create_table(
         "applies",
