@@ -141,8 +141,9 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
             index = len(plan.operations) + len(plan.moves) + i
             writer.set_lifecycle(record.kind, record.key, protected=record.protect,
                                  ignore_changes=record.ignore_changes, digest=record.digest, index=index)
-            writer.record(serial, "record_lifecycle", record.address, "update", "", "",
-                          canonical.dumps(record.to_json()), {}, actor, index)
+            if record.protect is not None or record.ignore_changes is not None:  # not a bare re-digest
+                writer.record(serial, "record_lifecycle", record.address, "update", "", "",
+                              canonical.dumps(record.to_json()), {}, actor, index)
         writer.flush()
     except WriteError as exc:
         raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause

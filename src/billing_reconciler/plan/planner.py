@@ -45,6 +45,7 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     _check_addresses("--replace", replace, set(desired) | set(snapshot.objects))
     # Renames first: everything below sees a moved object (and references to it) at its new key.
     moves, move_problems = find_moves(desired, snapshot)
+    moves.sort(key=lambda m: (KIND_ORDER.index(m.kind), m.to_address))  # dependency order, as operations
     referring = apply_moves(snapshot, moves)
     ctx = PlanContext(snapshot=snapshot, desired=desired)
     ctx.refusals += move_problems
@@ -108,6 +109,10 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
             operations += PLANNERS[actual.kind].archive(ctx, actual)
         unmanaged = []
 
+    # A new applied digest is recorded by the object's own operations when it has any.
+    changed = {op.address for op in operations}
+    records = [r for r in records if not (r.digest and r.protect is None and r.ignore_changes is None
+                                          and r.address in changed)]
     if targets:
         operations = _targeted(operations, targets)
         wanted = set(targets) | {op.address for op in operations}

@@ -155,7 +155,7 @@ def _table(by_address: dict[str, list], plan: Plan) -> Section:
     if not by_address and not plan.moves and not plan.records:
         return [], [], [], ""
     # Store-only changes first: a rename, a protect flag or ignored paths recorded, no API call.
-    rows = [f"| `~` | {_code(f'{m.from_address} -> {m.to_address}')} (moved) | no API call: the object keeps its id |"
+    rows = [f"| `~` | {_code(m.from_address)} → {_code(m.to_address)} (moved) | no API call: the object keeps its id |"
             for m in plan.moves]
     rows += [f"| `~` | {_code(r.address)} | recorded in the store, no API call: "
              + ", ".join(f"{_code(name)} {_code(show_value(after))}" for name, _, after in r.changes(None)) + " |"
