@@ -46,7 +46,7 @@ def ignore_path_problem(kind: str, path: str) -> str | None:
     steps = parse_path(path)
     model: Any = SPEC_MODELS[kind]
     where = "spec"
-    for name, selector in steps:
+    for at, (name, selector) in enumerate(steps):
         if model == "dict":  # a free-form map (custom_fields): any key, nothing under it
             if selector is not None:
                 return f"{where}.{name} is a value of the map {where}; it has no items to select with [...]"
@@ -67,6 +67,10 @@ def ignore_path_problem(kind: str, path: str) -> str | None:
             shape, inner = _unwrap(inner)
             here += f"[{selector}]" if selector != ALL else "[*]"
         elif shape == "list":
+            if at + 1 < len(steps) and name in KEYED_LISTS:
+                rest = "".join(f".{n}" + (f"[{sel}]" if sel else "") for n, sel in steps[at + 1:])
+                return (f"{here} is a list: select its items by key or all of them, e.g. {here}[KEY]{rest} "
+                        f"or {here}[*]{rest}")
             shape, inner = "value", None  # a plain list is compared whole: nothing under it
         where = here
         model = inner if shape == "model" else "dict" if shape == "dict" else None
