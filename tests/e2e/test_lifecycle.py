@@ -79,7 +79,7 @@ def test_a_rename_with_a_field_change_is_one_update_and_no_create(example_tree: 
     _cli(tree, env, "plan", "--detailed-exitcode")  # converged: no drift from the renamed reference
     shown = _shown(tree, env, "Contract/we-2024")
     assert (shown["id"], shown["api"]["name"], shown["drifted"]) == (contract_id, "WidgetsExpress 2024-25", False)
-    assert shown["spec"]["customer"] == "wx"
+    assert (shown["spec"]["customer"], shown["moved_from"]) == ("wx", ["widgetsexpress-2024"])
     history = _json(tree, env, "history", "Contract/we-2024")["edits"]
     assert [(e["op"], e["address"]) for e in history] == [
         ("edit_contract", "Contract/we-2024"), ("move", "Contract/we-2024"), ("create_contract", CONTRACT)]
@@ -145,7 +145,8 @@ def test_protection_is_recorded_and_outlives_its_manifest(example_tree: Path, st
     assert [(e["address"], "protect: false" in e["message"]) for e in refused["errors"]] == [(CONTRACT, True)]
     assert refused["operations"] == [] and refused["applyable"] is False
     _cli(tree, env, "apply", "--prune", "--auto-approve", code=1)
-    assert _shown(tree, env, CONTRACT)["api"].get("archived_at") is None
+    shown = _shown(tree, env, CONTRACT)
+    assert (shown["protected"], shown["api"].get("archived_at")) == (True, None)
 
     # The way out: apply protect: false, then prune.
     path.write_text("\n---\n".join(documents).replace("  protect: true\n", "  protect: false\n"))

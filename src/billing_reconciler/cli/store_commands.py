@@ -291,7 +291,9 @@ def show_command(settings: Settings, address, fmt) -> None:
         return
     click.echo(f"Store lineage {lineage}, serial {serial}, {len(shown)} object(s).")
     for obj in data["objects"]:
-        click.echo(f"{obj['address']}  id={obj['id']}" + ("  (drifted)" if obj["drifted"] else ""))
+        click.echo(f"{obj['address']}  id={obj['id']}" + ("  (drifted)" if obj["drifted"] else "")
+                   + ("  (protected)" if obj["protected"] else "")
+                   + (f"  (moved from {', '.join(obj['moved_from'])})" if obj["moved_from"] else ""))
         if address:
             click.echo(canonical.dumps(obj["api"], indent=2, sort_keys=False))
             for item in obj["items"]:
