@@ -116,8 +116,9 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     if targets:
         operations = _targeted(operations, targets)
         wanted = set(targets) | {op.address for op in operations}
-        moves = [m for m in moves if m.to_address in wanted]
-        records = [r for r in records if r.address in wanted]
+        # Renames are made whatever the targets, as Terraform applies every moved block: the
+        # store then holds one consistent set of keys (the re-digests of referrers go with them).
+        records = [r for r in records if r.address in wanted or (r.protect is None and r.ignore_changes is None)]
     texts = {}
     errors = tuple(locate_all(ctx.refusals, texts))
     return Plan(
