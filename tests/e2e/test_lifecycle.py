@@ -51,7 +51,8 @@ def test_a_rename_with_a_field_change_is_one_update_and_no_create(example_tree: 
     tree, env = example_tree, {"BILLING_RECONCILER_STORE": store_url}
     _cli(tree, env, "init")
     _cli(tree, env, "apply", "--auto-approve")
-    contract_id, customer_id = _shown(tree, env, CONTRACT)["id"], _shown(tree, env, CUSTOMER)["id"]
+    ids = {o["address"]: o["id"] for o in _json(tree, env, "show")["objects"]}
+    contract_id, customer_id = ids[CONTRACT], ids[CUSTOMER]
 
     # The contract is renamed and its name changed; its customer is renamed too (the contract
     # names it by key); `never-existed` is a stale entry, ignored like Terraform's moved blocks.
@@ -60,12 +61,11 @@ def test_a_rename_with_a_field_change_is_one_update_and_no_create(example_tree: 
           ("metadata:\n  name: widgetsexpress\n", "metadata:\n  name: wx\n  moved_from: [widgetsexpress]\n"),
           ("  customer: widgetsexpress\n", "  customer: wx\n"))
     _cli(tree, {}, "validate")  # needs no store: run without one
-    text = _cli(tree, env, "plan").stdout
-    assert "Contract/widgetsexpress-2024 -> Contract/we-2024 (moved)" in text, text
-    assert "Customer/widgetsexpress -> Customer/wx (moved)" in text
     markdown = _cli(tree, env, "plan", "--format", "markdown").stdout
     assert "| `~` | `Contract/widgetsexpress-2024` → `Contract/we-2024` (moved) |" in markdown, markdown
-    _cli(tree, env, "plan", "--out", str(tree / "rename.json"))
+    text = _cli(tree, env, "plan", "--out", str(tree / "rename.json")).stdout
+    assert "Contract/widgetsexpress-2024 -> Contract/we-2024 (moved)" in text, text
+    assert "Customer/widgetsexpress -> Customer/wx (moved)" in text
     plan = json.loads((tree / "rename.json").read_text())  # the plan file carries the moves
     assert plan["moved"] == [{"from": "Customer/widgetsexpress", "to": "Customer/wx"},
                              {"from": CONTRACT, "to": "Contract/we-2024"}]
@@ -95,7 +95,8 @@ def test_ignored_paths_are_sent_on_create_then_neither_planned_nor_drift(example
                                             "    - spec.commits[prepaid-2024].name\n    - spec.scheduled_charges[*].name\n"))
     _cli(tree, env, "init")
     _cli(tree, env, "apply", "--auto-approve")
-    customer = _shown(tree, env, CUSTOMER)
+    shown = {o["address"]: o for o in _json(tree, env, "show")["objects"]}
+    customer, contract_id = shown[CUSTOMER], shown[CONTRACT]["id"]
     assert customer["api"]["name"] == "WidgetsExpress"  # sent on create
     assert customer["api"]["custom_fields"] == {"sfdc_account_id": "sfdc1001"}
 
@@ -118,7 +119,7 @@ def test_ignored_paths_are_sent_on_create_then_neither_planned_nor_drift(example
     assert plan["drift"] == []
     assert [(o["op"], o["request"]["body"]) for o in plan["operations"]] == [
         ("set_ingest_aliases", {"ingest_aliases": ["team@widgetsexpress.com", "widgets-express-prod", "wx-prod"]}),
-        ("edit_contract", {"customer_id": customer["id"], "contract_id": _shown(tree, env, CONTRACT)["id"],
+        ("edit_contract", {"customer_id": customer["id"], "contract_id": contract_id,
                            "update_contract_name": "WidgetsExpress 2024-25"})]
     _cli(tree, env, "apply", "--auto-approve")
     _cli(tree, env, "plan", "--detailed-exitcode")
