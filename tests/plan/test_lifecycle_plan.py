@@ -88,3 +88,20 @@ def test_protect_is_recorded_on_create_and_blocks_a_prune_of_the_object(store: S
     # The contract (not protected) would be archived, the customer not; the refusal blocks the plan.
     assert [(o.op, o.address) for o in plan.operations] == [("archive_contract", "Contract/c1-2024")]
     assert not plan.applyable
+
+
+def test_a_renamed_customer_re_keys_its_contracts_reference_with_no_api_call(store: Store, tmp_path):
+    account = Account(tmp_path, small_account(1))
+    converge(store, account)
+    _renamed(account, "Customer/c1", "c1-inc", "c1")
+    account.spec("Contract/c1-2024")["customer"] = "c1-inc"
+    plan = make_plan(store, account)
+    # The contract's customer cannot change (create-only): it is the same customer, so nothing is
+    # planned for it; its applied digest is recorded anew, as the manifest now names the new key.
+    assert (plan.errors, plan.operations) == ((), ())
+    assert [m.to_json() for m in plan.moves] == [{"from": "Customer/c1", "to": "Customer/c1-inc"}]
+    assert [(r.address, r.protect, r.ignore_changes, r.digest is not None) for r in plan.records] == [
+        ("Contract/c1-2024", None, None, True)]
+    apply(store, plan)
+    converge(store, account)  # no refusal, no drift: the contract's body is read again with the new key
+    assert store.snapshot().objects["Contract/c1-2024"].spec["customer"] == "c1-inc"

@@ -137,10 +137,19 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
     try:
         revisions = session.flush()
         _store_touched(writer, touched, session, revisions)
+        keys = Keys(writer.object_keys, writer.item_keys)
         for i, record in enumerate(plan.records):
             index = len(plan.operations) + len(plan.moves) + i
+            body = None
+            if record.digest is not None:  # the body as the backend holds it, read with the new keys
+                remote_id = writer.remote_ids[(record.kind, record.key)]
+                api = session.get(record.kind, remote_id)
+                if api is None:
+                    raise WriteError(index, KeyError(f"the backend has no {record.kind} {remote_id}"))
+                body = spec_text(read(record.kind, api, keys))
             writer.set_lifecycle(record.kind, record.key, protected=record.protect,
-                                 ignore_changes=record.ignore_changes, digest=record.digest, index=index)
+                                 ignore_changes=record.ignore_changes, digest=record.digest, body_text=body,
+                                 index=index)
             if record.protect is not None or record.ignore_changes is not None:  # not a bare re-digest
                 writer.record(serial, "record_lifecycle", record.address, "update", "", "",
                               canonical.dumps(record.to_json()), {}, actor, index)

@@ -46,10 +46,12 @@ _UPDATE_OBJECT = ("UPDATE objects SET body = :b, applied_digest = :d, refreshed_
 _MOVE_OBJECT = "UPDATE objects SET key = :new, moved_from = :m, updated_at = :n WHERE kind = :k AND key = :key"
 _SET_PROTECTED = "UPDATE objects SET protected = :p, updated_at = :n WHERE kind = :k AND key = :key"
 _SET_IGNORED = "UPDATE objects SET ignore_changes = :i, updated_at = :n WHERE kind = :k AND key = :key"
-# A new applied digest without an API call (references renamed, ignored paths changed): the body
-# is read again on the next plan, so that it names the new keys too.
-_SET_DIGEST = ("UPDATE objects SET applied_digest = :d, refreshed_revision = NULL, updated_at = :n "
-               "WHERE kind = :k AND key = :key")
+# A new applied digest without an API call (references renamed, ignored paths changed), with the
+# body as the backend holds it now, read with the new keys, at the embedded backend's revision
+# (NULL for a remote backend: the next plan reads it again).
+_SET_DIGEST = ("UPDATE objects SET applied_digest = :d, body = :b, refreshed_revision = "
+               "(SELECT revision FROM emulator_objects WHERE emulator_objects.id = objects.remote_id), "
+               "updated_at = :n WHERE kind = :k AND key = :key")
 _END_ALL_ITEMS = f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND archived_at IS NULL"
 _ARCHIVE_ITEM = (f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND list_name = :l "
                  "AND key = :k AND archived_at IS NULL")
@@ -188,8 +190,9 @@ class StoreWriter:
 
     def set_lifecycle(self, kind: str, key: str, *, protected: bool | None = None,
                       ignore_changes: tuple[str, ...] | None = None, digest: str | None = None,
-                      index: int = 0) -> None:
-        """metadata.protect / ignore_changes as applied, and the applied digest (None: unchanged)."""
+                      body_text: str | None = None, index: int = 0) -> None:
+        """metadata.protect / ignore_changes as applied, and the applied digest with the body the
+        backend holds now (None: unchanged)."""
         where = {"k": kind, "key": key, "n": self.now}
         if protected is not None:
             self.objects.add(_SET_PROTECTED, index, {**where, "p": bool(protected)})
@@ -197,7 +200,7 @@ class StoreWriter:
             self.objects.add(_SET_IGNORED, index, {**where, "i": json.dumps(list(ignore_changes)) if ignore_changes
                                                    else None})
         if digest is not None:
-            self.objects.add(_SET_DIGEST, index, {**where, "d": digest})
+            self.objects.add(_SET_DIGEST, index, {**where, "d": digest, "b": body_text})
             self.applied[(kind, key)] = digest
 
     # --- objects --------------------------------------------------------------------------
