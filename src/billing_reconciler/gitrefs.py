@@ -233,11 +233,15 @@ def baseline_snapshot(manifests: list[Manifest]) -> Snapshot:
     Bodies are the canonical specs and applied digests their digests (so nothing is drift), and
     remote ids are placeholders: an id the plan needs shows as "(known after apply)".
     """
+    from .plan.lifecycle import desired_digest
+
     objects: dict[str, StoredObject] = {}
     for number, m in enumerate(sorted(manifests, key=lambda m: m.address), start=1):
+        # Lifecycle metadata as applying the revision would record it (protect, ignored paths).
         objects[m.address] = StoredObject(
             id=number, kind=m.kind, key=m.name, remote_id=placeholder(m.address),
-            body_text=canonical.dumps(m.spec), applied_digest=m.digest, archived=False)
+            body_text=canonical.dumps(m.spec), applied_digest=desired_digest(m), archived=False,
+            protected=m.protect, moved_from=(), ignore_changes=m.ignore_changes)
     return Snapshot(lineage=None, serial=0, objects=objects)
 
 

@@ -210,6 +210,9 @@ def show_objects(store: Store, address: str | None = None, backend: Backend | No
         session = backend.session(conn)
         for obj in sorted(objects.values(), key=lambda o: o.address):
             out.append({"address": obj.address, "id": obj.remote_id, "drifted": obj.drifted,
+                        # Lifecycle metadata as last applied: metadata.protect, former keys, ignored paths.
+                        "protected": obj.protected, "moved_from": list(obj.moved_from),
+                        "ignore_changes": list(obj.ignore_changes),
                         "spec": obj.spec, "api": session.get(obj.kind, obj.remote_id),
                         "items": [{"list": i.list_name, "key": i.key, "id": i.remote_id, "archived": i.archived}
                                   for i in obj.items]})

@@ -220,10 +220,11 @@ def converge(store: Store, account: Account, backend: Any = None) -> None:
     """Apply what the manifests say, then check the next plan is empty."""
     plan = make_plan(store, account)
     assert not plan.errored, plan.errors
-    if plan.operations:
+    if plan.has_changes:
         apply(store, plan, backend)
     again = make_plan(store, account)
     assert not again.operations, [(o.op, o.address, o.changes) for o in again.operations]
+    assert not again.moves and not again.records, (again.moves, again.records)
     assert not again.drift and not again.errors
 
 

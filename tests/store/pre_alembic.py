@@ -10,8 +10,8 @@ from billing_reconciler.store import Store
 V5_TABLES = ("emulator_objects", "emulator_state")
 # What the revisions after the baseline added: tables, then (table, column).
 AFTER_BASELINE_TABLES = (*V5_TABLES, "applies")
-AFTER_BASELINE_COLUMNS = (("objects", "refreshed_revision"), ("objects", "protected"), ("edits", "op_index"),
-                          ("state", "digest_key"))
+AFTER_BASELINE_COLUMNS = (("objects", "refreshed_revision"), ("objects", "protected"), ("objects", "moved_from"),
+                          ("objects", "ignore_changes"), ("edits", "op_index"), ("state", "digest_key"))
 
 
 def drop_after_baseline(conn) -> None:

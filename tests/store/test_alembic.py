@@ -87,7 +87,8 @@ def test_the_baseline_differs_from_tables_py_by_exactly_what_v5_and_v6_add(store
             ("add_table", "emulator_objects"), ("add_index", "ix_emulator_objects_type"),
             ("add_table", "emulator_state"), ("add_column", "objects.refreshed_revision"),
             ("add_table", "applies"), ("add_column", "edits.op_index"), ("add_column", "objects.protected"),
-            ("add_column", "state.digest_key")}
+            ("add_column", "state.digest_key"),
+            ("add_column", "objects.moved_from"), ("add_column", "objects.ignore_changes")}
     store.close()
 
 

@@ -111,6 +111,17 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
     now = utc_now()
     touched: dict[tuple[str, str], _Touched] = {}
     ids: dict[str, str] = {}
+    # Renames first (store only): the operations that follow address the object by its new key.
+    store_only = store_only_operations(plan)
+    every = [*plan.operations, *store_only]
+    try:
+        for i, move in enumerate(plan.moves):
+            index = len(plan.operations) + i
+            writer.move_object(move.kind, move.old, move.new, index)
+            writer.record(serial, "move", move.to_address, "move", "", "", canonical.dumps(move.to_json()), {},
+                          actor, index)
+    except WriteError as exc:
+        raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause
     for index, op in enumerate(plan.operations):
         try:
             request, body_text = resolve_text(op.request, ids, now)
@@ -125,7 +136,7 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
             writer.record(serial, op.op, op.address, op.action.value, request.method, request.path, body_text,
                           response, actor, index)
         except WriteError as exc:
-            raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
+            raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause
         except Exception as exc:  # noqa: BLE001 - any failure aborts the whole apply
             raise ApplyError(index, op, exc) from exc
         result.applied.append((op, response))
@@ -134,9 +145,34 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
     try:
         revisions = session.flush()
         _store_touched(writer, touched, session, revisions)
+        keys = Keys(writer.object_keys, writer.item_keys)
+        for i, record in enumerate(plan.records):
+            index = len(plan.operations) + len(plan.moves) + i
+            body = None
+            if record.digest is not None:  # the body as the backend holds it, read with the new keys
+                remote_id = writer.remote_ids[(record.kind, record.key)]
+                api = session.get(record.kind, remote_id)
+                if api is None:
+                    raise WriteError(index, KeyError(f"the backend has no {record.kind} {remote_id}"))
+                body = spec_text(read(record.kind, api, keys))
+            writer.set_lifecycle(record.kind, record.key, protected=record.protect,
+                                 ignore_changes=record.ignore_changes, digest=record.digest, body_text=body,
+                                 index=index)
+            if record.protect is not None or record.ignore_changes is not None:  # not a bare re-digest
+                writer.record(serial, "record_lifecycle", record.address, "update", "", "",
+                              canonical.dumps(record.to_json()), {}, actor, index)
         writer.flush()
     except WriteError as exc:
-        raise ApplyError(exc.index, plan.operations[exc.index], exc.cause) from exc.cause
+        raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause
+
+
+def store_only_operations(plan: Plan) -> list[Operation]:
+    """The plan's renames and lifecycle records as operations, only to name one that failed."""
+    from ..plan.operations import Action
+
+    return [*(Operation("move", m.to_address, Action.UPDATE, Request("", "", m.to_json())) for m in plan.moves),
+            *(Operation("record_lifecycle", r.address, Action.UPDATE, Request("", "", r.to_json()))
+              for r in plan.records)]
 
 
 def _remote_id(op: Operation, response: dict[str, Any], writer: StoreWriter) -> str:

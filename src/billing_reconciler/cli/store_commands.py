@@ -203,7 +203,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
             if as_json:
                 echo_json({"plan": redacted_plan_json(plan, secrets), "applied": False})
             sys.exit(1)
-        if plan.operations and not auto_approve:
+        if plan.has_changes and not auto_approve:
             if as_json or non_interactive(settings):
                 fail("refusing to apply without confirmation: no terminal (or CI=true, or --format json); "
                      "pass --auto-approve, or apply a saved plan file")
@@ -212,7 +212,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     if plan.errored:
         fail("the plan has errors and cannot be applied")
     result = None
-    if plan.operations:
+    if plan.has_changes:
         actor = os.environ.get("BILLING_RECONCILER_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
         try:
             result = _apply_with_progress(store, plan, lock_timeout, actor, settings.color and not as_json,
@@ -231,7 +231,10 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
         if plan_file:
             click.echo("No changes to apply.")
     else:
-        click.echo(f"Apply complete: {len(result.applied)} operation(s) applied; store serial is now {result.serial}.")
+        store_only = (f", {len(plan.moves)} object(s) moved" if plan.moves else "") + (
+            f", {len(plan.records)} lifecycle record(s) stored" if plan.records else "")
+        click.echo(f"Apply complete: {len(result.applied)} operation(s) applied{store_only}; store serial is now "
+                   f"{result.serial}.")
 
 
 def _apply_with_progress(store, plan, lock_timeout, actor, color, backend, secrets):
@@ -332,7 +335,9 @@ def show_command(settings: Settings, address, fmt) -> None:
         return
     click.echo(f"Store lineage {lineage}, serial {serial}, {len(shown)} object(s).")
     for obj in data["objects"]:
-        click.echo(f"{obj['address']}  id={obj['id']}" + ("  (drifted)" if obj["drifted"] else ""))
+        click.echo(f"{obj['address']}  id={obj['id']}" + ("  (drifted)" if obj["drifted"] else "")
+                   + ("  (protected)" if obj["protected"] else "")
+                   + (f"  (moved from {', '.join(obj['moved_from'])})" if obj["moved_from"] else ""))
         if address:
             click.echo(canonical.dumps(obj["api"], indent=2, sort_keys=False))
             for item in obj["items"]:

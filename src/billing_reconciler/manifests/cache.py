@@ -63,10 +63,10 @@ Entry = tuple[list[Any], "str | bytes", list["str | bytes"]]
 
 
 def _docs_ok(meta: Any, specs: list[bytes]) -> bool:
-    """One [kind, name, index, digest, labels, sensitive paths] per spec line (the whole file's
+    """One [kind, name, index, digest, labels, sensitive paths, lifecycle] per spec line (the whole file's
     checksum has already vouched for the bytes; this catches an entry of another shape)."""
     return (isinstance(meta, list) and len(meta) == len(specs)
-            and all(type(doc) is list and len(doc) == 6 for doc in meta))
+            and all(type(doc) is list and len(doc) == 7 and type(doc[6]) is dict for doc in meta))
 
 
 def _problem_from_json(raw: Any) -> PendingProblem:
@@ -103,7 +103,7 @@ class ManifestCache:
 
         Layout, one line each: a JSON header {format, fingerprint, references, files: N, crc32 of
         everything after the header}; then per entry its content digest, the JSON list of its
-        documents' [kind, name, index, digest, labels, sensitive paths], its reference views as JSON
+        documents' [kind, name, index, digest, labels, sensitive paths, lifecycle], its reference views as JSON
         text, and one line per document with its canonical spec as JSON text, kept undecoded
         (compact JSON never holds a raw newline). Nested JSON strings would cost an unescaping pass
         over every spec; lines cost a split. One CRC over the body (~10 ms for 25 MB) instead of a
@@ -150,8 +150,8 @@ class ManifestCache:
             return None
         meta, views, specs = entry
         try:
-            docs = [(kind, name, index, digest, labels, spec, tuple(sensitive))
-                    for (kind, name, index, digest, labels, sensitive), spec in zip(meta, specs)]
+            docs = [(kind, name, index, digest, labels, spec, tuple(sensitive), lifecycle)
+                    for (kind, name, index, digest, labels, sensitive, lifecycle), spec in zip(meta, specs)]
             view_text = views if isinstance(views, str) else views.decode()
         except (TypeError, ValueError):  # an entry of another shape: parse that file again
             del self._entries[content_hash]
@@ -163,7 +163,7 @@ class ManifestCache:
     def put(self, parsed: ParsedFile) -> None:
         if parsed.problems or not isinstance(parsed.views, str):
             return
-        self._entries[parsed.content_hash] = ([[*doc[:5], list(doc[6])] for doc in parsed.docs], parsed.views,
+        self._entries[parsed.content_hash] = ([[*doc[:5], list(doc[6]), doc[7]] for doc in parsed.docs], parsed.views,
                                               [doc[5] for doc in parsed.docs])
         self._used.add(parsed.content_hash)
         self._dirty = True

@@ -25,6 +25,7 @@ from .types import (
     CommitRateType,
     DeliveryMethod,
     Fraction,
+    IgnorePath,
     Key,
     NonNegative,
     Number,
@@ -632,6 +633,17 @@ class Metadata(Spec):
         None, description="Spec fields whose values are secrets, e.g. [spec.custom_fields.crm_account]: shown as "
                           "(sensitive) in every output. Fields named like credentials (api_key, token, password, "
                           "secret...) are hidden without being listed.")
+    moved_from: list[Key] | None = Field(
+        None, description="Former keys of this object (a rename): the plan moves the stored object to this key "
+                          "with no API call, and the object keeps its id. A key the store does not know is ignored, "
+                          "so old entries can stay.")
+    ignore_changes: list[IgnorePath] | None = Field(
+        None, description="Spec paths another system owns, e.g. [spec.custom_fields.sfdc_account_id, "
+                          "spec.commits[prepaid-2024].access_schedule, spec.overrides[*].priority]: sent when the "
+                          "object is created; afterwards differences under them plan nothing and are not drift.")
+    protect: bool | None = Field(
+        None, description="true: recorded in the store on apply; archiving the object (--prune, --replace) is "
+                          "refused, even after this manifest is deleted, until protect: false is applied.")
 
 
 SPEC_MODELS: dict[str, type[Spec]] = {

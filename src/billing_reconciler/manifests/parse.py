@@ -25,8 +25,8 @@ _YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
 _ALIAS = re.compile(r"(?:^|[\s\[{,:-])(\*[^\s,\[\]{}]+)", re.M)
 
 # A valid document as stored: (kind, name, index, digest, labels, canonical spec as JSON text,
-# sensitive paths).
-DocRecord = tuple[str, str, int, str, dict[str, str], str, tuple[str, ...]]
+# sensitive paths, lifecycle metadata: moved_from / ignore_changes / protect, {} when none).
+DocRecord = tuple[str, str, int, str, dict[str, str], str, tuple[str, ...], dict[str, Any]]
 # The reference view of any document with a readable kind and name: (kind, name, index, view, refs, valid).
 ViewRecord = tuple[str, str, int, dict[str, Any], list[Ref], bool]
 
@@ -46,8 +46,8 @@ class ParsedFile:
     def manifests(self) -> list[Manifest]:
         new = StoredManifest.from_blob
         file = self.file
-        return [new(kind, name, blob, file, index, digest, labels, sensitive)
-                for kind, name, index, digest, labels, blob, sensitive in self.docs]
+        return [new(kind, name, blob, file, index, digest, labels, sensitive, lifecycle)
+                for kind, name, index, digest, labels, blob, sensitive, lifecycle in self.docs]
 
     def reference_views(self) -> list[View]:
         records = json.loads(self.views) if isinstance(self.views, str) and self.views else self.views or []
@@ -86,7 +86,7 @@ def parse_text(shown: str, content_hash: str, text: str) -> ParsedFile:
         if doc is not None:
             result.docs.append((doc.kind, doc.name, index, doc.digest, doc.labels,
                                 canonical_dumps(doc.spec, sort_keys=False),  # the models' field order, as written
-                                doc.sensitive))
+                                doc.sensitive, doc.lifecycle))
             views.append(_view(doc.kind, doc.name, index, doc.spec, True))
         else:
             identity = raw_identity(raw)

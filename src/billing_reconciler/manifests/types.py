@@ -185,3 +185,16 @@ def _sensitive_path(value: str) -> str:
 
 # A `metadata.sensitive` entry: a spec field whose values are secrets (spec.custom_fields.crm_account).
 SensitivePath = Annotated[str, AfterValidator(_sensitive_path)]
+
+
+def _ignore_path(value: str) -> str:
+    from ..ignorepaths import parse_path
+
+    parse_path(value)  # ValueError with the way to write it
+    return value
+
+
+# A `metadata.ignore_changes` entry: spec.FIELD[.FIELD...], list items by key or all of them
+# (spec.commits[prepaid-2024].access_schedule, spec.overrides[*].priority). Whether the fields
+# exist in the kind's spec is checked by manifests.lifecycle, which knows the kind.
+IgnorePath = Annotated[str, AfterValidator(_ignore_path)]

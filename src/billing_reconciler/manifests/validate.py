@@ -17,6 +17,7 @@ from . import from_env
 from . import model as m
 from .document import Manifest
 from .errors import Path, PendingProblem
+from .lifecycle import lifecycle_of, lifecycle_problems
 from .rules import check_raw, check_spec
 from .types import calendar_problem
 
@@ -71,6 +72,9 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
         problems.append(problem(path, message))
     for path, message in from_env.shape_problems(raw.get("spec")):
         problems.append(problem(("spec", *path), message))
+    if metadata_model is not None:
+        for path, message in lifecycle_problems(kind, metadata_model.name, metadata_model):
+            problems.append(problem(path, message))
     if problems or spec_model is None or metadata_model is None:
         return None, problems
 
@@ -78,7 +82,8 @@ def validate_document(raw: Any, file: str, index: int) -> tuple[Manifest | None,
     from_env.put_back(spec, references)
     labels = dict(metadata_model.labels or {})
     sensitive = tuple(metadata_model.sensitive or ()) + from_env.sensitive_paths(spec)
-    return Manifest(kind, metadata_model.name, spec, file, index, spec_digest(spec), labels, sensitive), []
+    return Manifest(kind, metadata_model.name, spec, file, index, spec_digest(spec), labels, sensitive,
+                    lifecycle_of(metadata_model)), []
 
 
 def canonical_dump(value: Any) -> Any:

@@ -34,6 +34,10 @@ class Plan:
     targets: tuple[str, ...] = ()
     prune: bool = False
     extras: dict[str, Any] = field(default_factory=dict)  # e.g. invoice impact of --usage
+    # Store-only changes, made by apply without an API call: renames (plan.moves.Move) and
+    # lifecycle records (plan.lifecycle.Recorded: protect, ignored paths, a re-digest).
+    moves: tuple[Any, ...] = ()
+    records: tuple[Any, ...] = ()
 
     @property
     def errored(self) -> bool:
@@ -41,7 +45,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.operations)
+        return bool(self.operations or self.moves or self.records)
 
     @property
     def applyable(self) -> bool:

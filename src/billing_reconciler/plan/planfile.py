@@ -16,6 +16,8 @@ from typing import Any
 from .. import canonical
 from ..manifests.errors import Problem
 from ..redaction import DIGEST_SCHEME, NO_MARKS, SENSITIVE, AccountSecrets
+from .lifecycle import Recorded
+from .moves import Move
 from .operations import Operation
 from .plan import FORMAT_VERSION, Drift, Plan
 
@@ -42,6 +44,9 @@ def plan_to_json(plan: Plan) -> dict[str, Any]:
         "errors": [p.__dict__ | {"location": f"{p.file}:{p.line}:{p.column}"} for p in plan.errors],
         "targets": list(plan.targets),
         "prune": plan.prune,
+        # Store-only changes (no API call): renames, and lifecycle records (protect, ignored paths).
+        "moved": [m.to_json() for m in plan.moves],
+        "recorded": [r.to_json() for r in plan.records],
     }
     if plan.extras:
         out.update(plan.extras)
@@ -165,6 +170,8 @@ def plan_from_json(data: dict[str, Any]) -> Plan:
         targets=tuple(data.get("targets", [])),
         prune=bool(data.get("prune", False)),
         extras={"backend": data["backend"]} if isinstance(data.get("backend"), dict) else {},
+        moves=tuple(Move.from_json(m) for m in data.get("moved", [])),
+        records=tuple(Recorded.from_json(r) for r in data.get("recorded", [])),
     )
 
 

@@ -14,6 +14,8 @@ from ..store.store import Snapshot
 from .context import PlanContext
 from .diff import field_changes
 from .kinds import PLANNERS
+from .lifecycle import as_planned, desired_digest, protected_archive, record_for
+from .moves import apply_moves, find_moves
 from .operations import Change, Operation
 from .plan import Drift, Plan
 
@@ -41,7 +43,14 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     desired = {m.address: m for m in manifests}
     _check_addresses("--target", targets, set(desired) | set(snapshot.objects))
     _check_addresses("--replace", replace, set(desired) | set(snapshot.objects))
+    # Renames first: everything below sees a moved object (and references to it) at its new key.
+    moves, move_problems = find_moves(desired, snapshot)
+    moves.sort(key=lambda m: (KIND_ORDER.index(m.kind), m.to_address))  # dependency order, as operations
+    referring = apply_moves(snapshot, moves)
     ctx = PlanContext(snapshot=snapshot, desired=desired)
+    ctx.refusals += move_problems
+    digests = {address: desired_digest(m) for address, m in desired.items()}
+    records = []
     ctx.creating = {a for a in desired if a not in snapshot.objects} | set(replace)
     operations: list[Operation] = []
     # Objects the backend no longer holds (archived behind the tool's back): made again if wanted.
@@ -51,7 +60,7 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
 
     # The sub-items of every object that will be compared field by field, in one read.
     snapshot.load_items([actual for address, actual in snapshot.objects.items() if address in desired and (
-        desired[address].digest != actual.applied_digest or actual.drifted)])
+        digests[address] != actual.applied_digest or actual.drifted)])
     # Within a kind, a composite product comes after the products it is made of (created first).
     # Only products are looked into: reading every spec would parse all of them on a no-op plan.
     def order(address: str) -> tuple:
@@ -60,20 +69,30 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
         return rank[m.kind], composite, address
 
     for address in sorted(desired, key=order):
-        manifest = desired[address]
-        planner = PLANNERS[manifest.kind]
+        written = desired[address]
+        planner = PLANNERS[written.kind]
         actual = snapshot.objects.get(address)
+        digest = digests[address]
+        record = record_for(written, actual, digest, address in referring)
+        if record is not None:
+            records.append(record)
         if actual is None:
-            operations += planner.create(ctx, manifest)
+            operations += planner.create(ctx, as_planned(written, None, digest))
             continue
+        manifest = as_planned(written, actual, digest)
         drifted = actual.drifted
         if drifted:
             drift.append(Drift(address, tuple(field_changes(actual.spec, manifest.spec))))
-        if manifest.digest == actual.applied_digest and not drifted:
+        if digest == actual.applied_digest and not drifted:
             continue
         if address in replace:
+            refused = protected_archive(written, actual, "--replace (archive, then create again)",
+                                        f"plan with --replace {address}")
+            if refused is not None:
+                ctx.refusals.append(refused)
+                continue
             operations += [_as_replace(op) for op in planner.archive(ctx, actual)]
-            operations += [_as_replace(op) for op in planner.create(ctx, manifest)]
+            operations += [_as_replace(op) for op in planner.create(ctx, as_planned(written, None, digest))]
             continue
         reason = "drifted: changed outside the manifests" if drifted else "changed in manifests"
         ops = planner.update(ctx, manifest, actual, reason)
@@ -83,11 +102,23 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     if prune:
         for address in sorted(unmanaged, key=lambda a: (-rank[a.split("/")[0]], a)):
             actual = snapshot.objects[address]
+            refused = protected_archive(None, actual, "archiving it with --prune", "plan with --prune")
+            if refused is not None:
+                ctx.refusals.append(refused)
+                continue
             operations += PLANNERS[actual.kind].archive(ctx, actual)
         unmanaged = []
 
+    # A new applied digest is recorded by the object's own operations when it has any.
+    changed = {op.address for op in operations}
+    records = [r for r in records if not (r.digest and r.protect is None and r.ignore_changes is None
+                                          and r.address in changed)]
     if targets:
         operations = _targeted(operations, targets)
+        wanted = set(targets) | {op.address for op in operations}
+        # Renames are made whatever the targets, as Terraform applies every moved block: the
+        # store then holds one consistent set of keys (the re-digests of referrers go with them).
+        records = [r for r in records if r.address in wanted or (r.protect is None and r.ignore_changes is None)]
     texts = {}
     errors = tuple(locate_all(ctx.refusals, texts))
     return Plan(
@@ -100,6 +131,8 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
         errors=errors,
         targets=tuple(targets),
         prune=prune,
+        moves=tuple(moves),
+        records=tuple(records),
     )
 
 

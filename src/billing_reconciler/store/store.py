@@ -92,11 +92,13 @@ class StoredObject:
     the whole snapshot at once) on first use: a plan reads them only for objects that changed."""
 
     __slots__ = ("id", "kind", "key", "remote_id", "body_text", "applied_digest", "archived", "_items", "_spec",
-                 "_snapshot", "_digest", "refreshed_revision", "backend_revision")
+                 "_snapshot", "_digest", "refreshed_revision", "backend_revision", "protected", "moved_from",
+                 "ignore_changes")
 
     def __init__(self, id: int, kind: str, key: str, remote_id: str, body_text: str, applied_digest: str,
                  archived: bool, items: list[StoredItem] | None = None, refreshed_revision: int | None = None,
-                 backend_revision: int | None = None):
+                 backend_revision: int | None = None, *, protected: bool = False, moved_from: tuple[str, ...] = (),
+                 ignore_changes: tuple[str, ...] = ()):
         self.id, self.kind, self.key, self.remote_id = id, kind, key, remote_id
         self.body_text, self.applied_digest, self.archived = body_text, applied_digest, archived
         self._items = items
@@ -105,6 +107,8 @@ class StoredObject:
         self._digest: str | None = None
         # The backend revision the body was read at, and the backend's revision now (embedded).
         self.refreshed_revision, self.backend_revision = refreshed_revision, backend_revision
+        # Lifecycle metadata as last applied (v6): metadata.protect, former keys, ignored paths.
+        self.protected, self.moved_from, self.ignore_changes = protected, moved_from, ignore_changes
 
     def refreshed(self, body_text: str) -> None:
         """The body as just read from the backend."""
@@ -138,8 +142,15 @@ class StoredObject:
 
     @property
     def body_digest(self) -> str:
+        """The body's digest, as the applied digest is taken: without ignored paths, if any."""
         if self._digest is None:
-            self._digest = "sha256:" + hashlib.sha256(self.body_text.encode()).hexdigest()
+            if self.ignore_changes:
+                from ..ignorepaths import strip
+                from ..specform import spec_digest
+
+                self._digest = spec_digest(strip(self.spec, self.ignore_changes))
+            else:
+                self._digest = "sha256:" + hashlib.sha256(self.body_text.encode()).hexdigest()
         return self._digest
 
     @property
@@ -276,7 +287,8 @@ class Store:
             cursor = conn.connection.driver_connection.cursor()
             try:
                 cursor.execute("SELECT o.id, o.kind, o.key, o.remote_id, o.body, o.applied_digest, o.archived_at, "
-                               "o.refreshed_revision, e.revision FROM objects o "
+                               "o.refreshed_revision, e.revision, o.protected, o.moved_from, o.ignore_changes "
+                               "FROM objects o "
                                "LEFT JOIN emulator_objects e ON e.id = o.remote_id" + where.replace("archived_at", "o.archived_at"))
                 rows = cursor.fetchall()
             finally:
@@ -284,7 +296,9 @@ class Store:
         snapshot = Snapshot(lineage, serial, objects, items_loader=self._load_items)
         for row in rows:
             obj = StoredObject(row[0], row[1], row[2], row[3], row[4], row[5], row[6] is not None,
-                               refreshed_revision=row[7], backend_revision=row[8])
+                               refreshed_revision=row[7], backend_revision=row[8], protected=bool(row[9]),
+                               moved_from=tuple(json.loads(row[10])) if row[10] else (),
+                               ignore_changes=tuple(json.loads(row[11])) if row[11] else ())
             obj._snapshot = snapshot
             objects[f"{row[1]}/{row[2]}"] = obj
         return snapshot
@@ -332,20 +346,35 @@ class Store:
                 conn.rollback()
 
     def history(self, address: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+        """Executed requests, newest first; of one object, under its former keys too (a rename)."""
         query = "SELECT serial, applied_at, op, address, action, request, response, actor FROM edits"
         params: dict[str, Any] = {}
-        if address:
-            query += " WHERE address = :a OR address LIKE :prefix"
-            params = {"a": address, "prefix": address + ".%"}
-        query += " ORDER BY id DESC"
-        if limit:
-            query += f" LIMIT {int(limit)}"
         with self.engine.connect() as conn:
+            if address:
+                addresses = [address, *self._former_addresses(conn, address)]
+                query += " WHERE " + " OR ".join(f"address = :a{i} OR address LIKE :p{i}" for i in range(len(addresses)))
+                for i, each in enumerate(addresses):
+                    params[f"a{i}"], params[f"p{i}"] = each, each + ".%"
+            query += " ORDER BY id DESC"
+            if limit:
+                query += f" LIMIT {int(limit)}"
             return [
                 {"serial": r[0], "applied_at": _as_text(r[1]), "op": r[2], "address": r[3], "action": r[4],
                  "request": canonical.loads(r[5]), "response": canonical.loads(r[6]), "actor": r[7]}
                 for r in conn.execute(text(query), params)
             ]
+
+    @staticmethod
+    def _former_addresses(conn: Connection, address: str) -> list[str]:
+        kind, _, key = address.partition("/")
+        try:
+            row = conn.execute(text("SELECT moved_from FROM objects WHERE kind = :k AND key = :key"),
+                               {"k": kind, "key": key}).first()
+        except Exception:  # noqa: BLE001 - a store without objects: no former keys
+            if conn.in_transaction():
+                conn.rollback()
+            return []
+        return [f"{kind}/{old}" for old in json.loads(row[0])] if row is not None and row[0] else []
 
     # --- writing -------------------------------------------------------------------------
 

@@ -65,6 +65,12 @@ class ObjectRow(SQLModel, table=True):
     # `metadata.protect: true` as last applied: archiving the object is refused even after its
     # manifest is deleted (revision v6).
     protected: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    # `metadata.moved_from` applied: the object's former keys, JSON list, oldest first (history
+    # and `show` follow the object to its new key); NULL for an object never renamed (v6).
+    moved_from: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
+    # `metadata.ignore_changes` as last applied, JSON list of spec paths: `applied_digest` and
+    # drift are computed without what is under them (ignorepaths.strip); NULL when none (v6).
+    ignore_changes: Optional[str] = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class SubItemRow(SQLModel, table=True):

@@ -47,6 +47,16 @@ _ARCHIVE_OBJECT = ("UPDATE objects SET body = :b, applied_digest = :d, refreshed
                    "updated_at = :n WHERE kind = :k AND key = :key")
 _UPDATE_OBJECT = ("UPDATE objects SET body = :b, applied_digest = :d, refreshed_revision = :v, updated_at = :n "
                   "WHERE kind = :k AND key = :key")
+# Store-only changes (no API call): a rename, and lifecycle metadata as applied.
+_MOVE_OBJECT = "UPDATE objects SET key = :new, moved_from = :m, updated_at = :n WHERE kind = :k AND key = :key"
+_SET_PROTECTED = "UPDATE objects SET protected = :p, updated_at = :n WHERE kind = :k AND key = :key"
+_SET_IGNORED = "UPDATE objects SET ignore_changes = :i, updated_at = :n WHERE kind = :k AND key = :key"
+# A new applied digest without an API call (references renamed, ignored paths changed), with the
+# body as the backend holds it now, read with the new keys, at the embedded backend's revision
+# (NULL for a remote backend: the next plan reads it again).
+_SET_DIGEST = ("UPDATE objects SET applied_digest = :d, body = :b, refreshed_revision = "
+               "(SELECT revision FROM emulator_objects WHERE emulator_objects.id = objects.remote_id), "
+               "updated_at = :n WHERE kind = :k AND key = :key")
 _END_ALL_ITEMS = f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND archived_at IS NULL"
 _ARCHIVE_ITEM = (f"UPDATE sub_items SET archived_at = :n WHERE owner_id = {_OWNER} AND list_name = :l "
                  "AND key = :k AND archived_at IS NULL")
@@ -170,6 +180,41 @@ class StoreWriter:
     def map_object(self, kind: str, key: str, remote_id: str) -> None:
         self.remote_ids[(kind, key)] = remote_id
         self.object_keys[remote_id] = key
+
+    # --- store-only changes ---------------------------------------------------------------
+
+    def move_object(self, kind: str, old: str, new: str, index: int = 0) -> None:
+        """A rename: the object (its id, items, history) goes on under `new`; `old` joins its
+        former keys, which `history` follows."""
+        row = self.conn.execute(text("SELECT moved_from FROM objects WHERE kind = :k AND key = :key"),
+                                {"k": kind, "key": old}).first()
+        if row is None or (kind, new) in self.ids:
+            raise WriteError(index, KeyError(f"cannot move {kind}/{old} to {kind}/{new}: "
+                                             + ("no such object in the store" if row is None else "the new key is taken")))
+        former = [*(json.loads(row[0]) if row[0] else []), old]
+        self.objects.add(_MOVE_OBJECT, index, {"new": new, "m": json.dumps(former), "n": self.now, "k": kind,
+                                               "key": old})
+        for mapping in (self.ids, self.remote_ids, self.applied):
+            if (kind, old) in mapping:
+                mapping[(kind, new)] = mapping.pop((kind, old))
+        remote_id = self.remote_ids.get((kind, new))
+        if remote_id is not None:
+            self.object_keys[remote_id] = new
+
+    def set_lifecycle(self, kind: str, key: str, *, protected: bool | None = None,
+                      ignore_changes: tuple[str, ...] | None = None, digest: str | None = None,
+                      body_text: str | None = None, index: int = 0) -> None:
+        """metadata.protect / ignore_changes as applied, and the applied digest with the body the
+        backend holds now (None: unchanged)."""
+        where = {"k": kind, "key": key, "n": self.now}
+        if protected is not None:
+            self.objects.add(_SET_PROTECTED, index, {**where, "p": bool(protected)})
+        if ignore_changes is not None:
+            self.objects.add(_SET_IGNORED, index, {**where, "i": json.dumps(list(ignore_changes)) if ignore_changes
+                                                   else None})
+        if digest is not None:
+            self.objects.add(_SET_DIGEST, index, {**where, "d": digest, "b": body_text})
+            self.applied[(kind, key)] = digest
 
     # --- objects --------------------------------------------------------------------------
 

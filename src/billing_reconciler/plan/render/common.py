@@ -102,6 +102,7 @@ def object_action(ops) -> Any:
 
 def summary_line(plan) -> str:
     s = plan.summary()
+    moved = f", {len(plan.moves)} to move" if plan.moves else ""
     return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
-            f"{s['archive']} to archive.")
+            f"{s['archive']} to archive{moved}.")
 

@@ -67,7 +67,7 @@ def _head(plan: Plan, by_address: dict[str, list], *, budget: int) -> str:
 
     # Warnings, the table and the invoice impact share what is left; each section is cut with a
     # count rather than crowding out everything after it.
-    sections = [("warnings", _warnings(plan)), ("table", _table(by_address)), ("impact", _impact(plan))]
+    sections = [("warnings", _warnings(plan)), ("table", _table(by_address, plan)), ("impact", _impact(plan))]
     room = max(budget - len(head), 0)
     for name, (start, rows, end, what) in sections:
         if not rows:
@@ -83,7 +83,7 @@ def _head(plan: Plan, by_address: dict[str, list], *, budget: int) -> str:
 def _summary(plan: Plan) -> str:
     if plan.errored:
         text = f"**Plan failed: {len(plan.errors)} error(s); nothing can be applied.**"
-    elif not plan.operations:
+    elif not plan.has_changes:
         text = "**No changes.** " + ("The working tree matches that revision." if plan.extras.get("from_ref")
                                       else "The store matches the manifests.")
     else:
@@ -154,10 +154,15 @@ def _warnings(plan: Plan) -> Section:
     return ["> [!WARNING]"], rows, [""], "warning(s)"
 
 
-def _table(by_address: dict[str, list]) -> Section:
-    if not by_address:
+def _table(by_address: dict[str, list], plan: Plan) -> Section:
+    if not by_address and not plan.moves and not plan.records:
         return [], [], [], ""
-    rows = []
+    # Store-only changes first: a rename, a protect flag or ignored paths recorded, no API call.
+    rows = [f"| `~` | {_code(m.from_address)} → {_code(m.to_address)} (moved) | no API call: the object keeps its id |"
+            for m in plan.moves]
+    rows += [f"| `~` | {_code(r.address)} | recorded in the store, no API call: "
+             + ", ".join(f"{_code(name)} {_code(show_value(after))}" for name, _, after in r.changes(None)) + " |"
+             for r in plan.records if r.changes(None)]
     for address, ops in by_address.items():
         symbol = SYMBOLS[object_action(ops)]
         names = ", ".join(_code(op.op) for op in ops)

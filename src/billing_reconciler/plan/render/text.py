@@ -28,6 +28,15 @@ def render(plan: Plan, *, color: bool = False, secrets: AccountSecrets = NO_MARK
         lines.append(f"! {drift.address} changed outside the manifests (drift); the plan restores the manifests' version")
     if plan.drift:
         lines.append("")
+    for move in plan.moves:
+        lines.append(_paint("~", f"{move.from_address} -> {move.to_address} (moved)", color)
+                     + "  (store only: no API call; the object keeps its id)")
+    for record in plan.records:
+        for name, before, after in record.changes(None):
+            lines.append(_paint("~", f"~ {record.address} {name}: {show_value(after)}", color)
+                         + "  (recorded in the store; no API call)")
+    if plan.moves or plan.records:
+        lines.append("")
     for address, ops in plan.by_address().items():
         action = object_action(ops)
         symbol = action.symbol
@@ -66,7 +75,7 @@ def render(plan: Plan, *, color: bool = False, secrets: AccountSecrets = NO_MARK
         lines.append("")
     if plan.errored:
         lines.append(_paint("!", f"Plan failed: {len(plan.errors)} error(s); nothing can be applied.", color))
-    elif not plan.operations:
+    elif not plan.has_changes:
         lines.append("No changes. The store matches the manifests.")
     else:
         lines.append(BOLD + summary_line(plan) + RESET if color else summary_line(plan))

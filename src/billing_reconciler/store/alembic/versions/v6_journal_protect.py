@@ -7,6 +7,8 @@
 - `objects.protected`: `metadata.protect: true` recorded on apply; it outlives the manifest.
 - `state.digest_key`: the store's random key for the keyed digests that stand for secret values in
   plan files and history rows (redaction.keyed_digest); `Store.init` fills it in.
+- `objects.moved_from`, `objects.ignore_changes`: a rename's former keys and the ignored spec paths
+  last applied (JSON lists; NULL when none).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("objects", sa.Column("protected", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("objects", sa.Column("moved_from", sa.Text(), nullable=True))
+    op.add_column("objects", sa.Column("ignore_changes", sa.Text(), nullable=True))
     op.add_column("edits", sa.Column("op_index", sa.Integer(), nullable=True))
     op.add_column("state", sa.Column("digest_key", sa.String(), nullable=True))
     op.create_table(
