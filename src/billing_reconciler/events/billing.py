@@ -15,7 +15,7 @@ import duckdb
 
 from ..rating import BillingState, RatingResult, rate, usage_request
 from .aggregate import aggregate
-from .engine import EventsError, connect, events_path
+from .engine import EventsError, close, connect, events_dir, events_path
 from .ingest import IngestResult
 
 
@@ -44,7 +44,7 @@ def open_events(store_url: str, events_db: str | os.PathLike[str] | None = None,
         path = events_path(store_url, events_db)
         con = connect(path, read_only=read_only, memory_limit=memory_limit)
         if read_only and _needs_move(con, store.engine):
-            con.close()
+            close(con)
             con = connect(path, memory_limit=memory_limit)
             read_only = False
         try:
@@ -56,7 +56,7 @@ def open_events(store_url: str, events_db: str | os.PathLike[str] | None = None,
                     moved.append(result)
             yield con
         finally:
-            con.close()
+            close(con)
     finally:
         store.close()
 
@@ -104,7 +104,7 @@ def rate_store(con: duckdb.DuckDBPyConnection, states: Iterable[BillingState] | 
     if engine == "spark":
         from .spark import aggregate_on_spark
 
-        usage = aggregate_on_spark(con, request.queries, request.cuts, spark_url)
+        usage = aggregate_on_spark(con, request.queries, request.cuts, spark_url, parquet=events_dir(con))
     elif engine == "duckdb":
         usage = aggregate(con, request.queries, request.cuts)
     else:

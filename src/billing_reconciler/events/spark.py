@@ -26,7 +26,7 @@ from ..rating.metrics import MetricQuery, UsageTable
 from ..rating.timegrid import to_micros
 from .aggregate import AggregationError, add_rows
 from .buckets import Buckets
-from .engine import EventsError
+from .engine import PARQUET_GLOB, EventsError
 from .queries import SPARK, VALUE, build_query
 
 VIEW = "usage_events"
@@ -47,8 +47,9 @@ def is_local(url: str) -> bool:
     return url.startswith("local")
 
 
-def session(url: str | None = None):
-    """The Spark session for this master (one per process and master, made on first use)."""
+def session(url: str | None = None, *, java_options: str = "", conf: dict[str, str] | None = None):
+    """The Spark session for this master (one per process and master, made on first use).
+    `java_options` are added to the driver JVM's; `conf` to the session's settings."""
     url = spark_url(url)
     if url in _sessions:
         return _sessions[url]
@@ -64,7 +65,7 @@ def session(url: str | None = None):
             raise SparkUnavailable("--engine spark needs Java 17 or later: install it (Debian/Ubuntu: apt-get install "
                                    "openjdk-17-jre-headless) or set JAVA_HOME")
         builder = SparkSession.builder.master(url).appName("billing-reconciler")
-        java_options = f"-Dlog4j2.configurationFile={_LOG_CONFIG.as_uri()}"
+        java_options = f"-Dlog4j2.configurationFile={_LOG_CONFIG.as_uri()} {java_options}".strip()
         builder = (builder.config("spark.driver.extraJavaOptions", java_options)
                    .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false"))
         if is_local(url):
@@ -73,6 +74,8 @@ def session(url: str | None = None):
             builder = (builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
                        .config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 1))))
     builder = builder.config("spark.sql.session.timeZone", "UTC").config("spark.sql.ansi.enabled", "true")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
     try:
         spark = builder.getOrCreate()
     except Exception as exc:  # noqa: BLE001 - pyspark raises several kinds; all mean "could not start"
@@ -124,6 +127,11 @@ def aggregate_on_spark(con, queries: Sequence[MetricQuery], cuts: Sequence[datet
     events written to a temporary Parquet file (local mode only: a cluster cannot read it)."""
     url = spark_url(url)
     if parquet is not None:
+        parquet = Path(parquet)
+        if parquet.is_dir():
+            if not any(parquet.glob(PARQUET_GLOB)):  # nothing ingested yet
+                return Buckets(queries).table(list(cuts))
+            parquet = parquet / PARQUET_GLOB  # not the directory's other files (its lock, its move record)
         return aggregate_parquet(session(url), parquet, queries, cuts)
     if not is_local(url):
         raise SparkUnavailable(f"the Spark master {url} cannot read this machine's events file: point --events-db at "
