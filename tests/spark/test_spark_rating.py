@@ -179,6 +179,31 @@ def test_spark_invoices_equal_duckdbs_for_the_oracle_accounts(spark, tmp_path):
                                                 ("mix-2025", "USAGE", "2025-02-01", D(200), D(200))]
 
 
+def test_spark_reads_a_parquet_events_directory_in_place(spark, tmp_path, monkeypatch):
+    from billing_reconciler.events import spark as spark_module
+    from billing_reconciler.events.engine import close
+
+    directory = tmp_path / "events"
+    directory.mkdir()
+    con = connect(directory)
+    ingest(con, EVENTS[:9])  # widgetsexpress's events
+    ingest(con, EVENTS[9:])  # the others, a second Parquet file
+    close(con)
+
+    def no_export(*_args, **_kw):
+        raise AssertionError("the Parquet directory was copied, not read in place")
+
+    monkeypatch.setattr(spark_module, "export_parquet", no_export)
+    con = connect(directory, read_only=True)
+    state = _accounts()
+    until = ts("2025-03-01T00:00:00Z")
+    (on_spark,) = rate_store(con, state, until, engine="spark")
+    (on_duckdb,) = rate_store(con, state, until)
+    assert [i.to_json() for i in on_spark.invoices] == [i.to_json() for i in on_duckdb.invoices]
+    assert len(on_spark.invoices) > 10
+    close(con)
+
+
 def test_a_cluster_master_cannot_read_this_machines_events_file(tmp_path):
     from billing_reconciler.events.spark import SparkUnavailable
 
