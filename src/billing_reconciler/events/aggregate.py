@@ -28,11 +28,12 @@ from ..money import format_decimal, normalize
 from ..rating.metrics import MetricQuery, UsageTable
 from ..rating.timegrid import to_micros
 from .buckets import Buckets
+from .engine import EventsError
 from .queries import VALUE, build_query
 
 
-class AggregationError(Exception):
-    pass
+class AggregationError(EventsError):
+    """Usage the engine cannot aggregate exactly; the CLI prints it (an EventsError), no traceback."""
 
 
 def _group_text(text: str | None, value: Decimal | None) -> str | None:

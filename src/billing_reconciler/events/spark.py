@@ -99,7 +99,11 @@ def aggregate_parquet(spark, path: str | os.PathLike[str], queries: Sequence[Met
     micros = [to_micros(c) for c in cuts]
     for q in queries:
         try:
-            rows = spark.sql(build_query(q, micros, SPARK, VIEW)).collect()
+            sql = build_query(q, micros, SPARK, VIEW)
+        except ValueError as exc:  # a property name Spark's paths cannot spell
+            raise AggregationError(f"metric {q.metric!r}: {exc}") from None
+        try:
+            rows = spark.sql(sql).collect()
         except Exception as exc:  # noqa: BLE001 - narrowed by the message below
             text = str(exc)
             if "ARITHMETIC_OVERFLOW" in text or "NUMERIC_VALUE_OUT_OF_RANGE" in text:
