@@ -12,9 +12,13 @@ Every phase is a child process (its wall time from spawn to exit, and its own pe
    `ingest` command takes; events/s over the whole process;
 3. `invoices` for every customer: events/s = events in the file / seconds of `rate_store` (usage
    request, aggregation in DuckDB, rating); also the whole process.
+4. with --spark: the same `rate_store` with `engine="spark"` (Spark local mode, `local[*]`, or
+   --spark-url): the session start, then the events written to Parquet + Spark SQL aggregation +
+   rating; its invoices' total must equal DuckDB's. Peak memory: this process and Spark's JVM.
 
     python bench/bench_rating.py [--events 10000000] [--customers 1000] [--memory 2GB]
     python bench/bench_rating.py --keep DIR ...     # keep the files; --reuse DIR rates them again
+    python bench/bench_rating.py --spark ...        # also rate on Spark (needs the [spark] extra, Java 17)
 """
 
 from __future__ import annotations
@@ -131,6 +135,47 @@ def invoices_phase(url: str, customers: int, memory: str) -> None:
                       "peak_rss_mb": peak_rss_mb()}))
 
 
+def spark_phase(url: str, customers: int, memory: str, spark_url: str | None) -> None:
+    """Child process: rate every customer on Spark; print JSON figures."""
+    from billing_reconciler.events.billing import open_events, rate_store
+    from billing_reconciler.events.spark import session
+    from billing_reconciler.rating import BillingState
+
+    state = BillingState.from_specs(state_specs(customers))
+    t0 = time.perf_counter()
+    session(spark_url)
+    started = time.perf_counter() - t0
+    with open_events(url, read_only=True, memory_limit=memory) as con:
+        (events,) = con.execute("SELECT count(*) FROM usage_events").fetchone()
+        t1 = time.perf_counter()
+        (result,) = rate_store(con, state, UNTIL, engine="spark", spark_url=spark_url)
+        elapsed = time.perf_counter() - t1
+    total = sum(inv.total for inv in result.invoices)
+    print(json.dumps({"events": events, "session_seconds": started, "seconds": elapsed,
+                      "invoices": len(result.invoices), "total_cents": str(total),
+                      "peak_rss_mb": peak_rss_mb(), "jvm_peak_rss_mb": children_peak_rss_mb()}))
+
+
+def children_peak_rss_mb() -> float:
+    """The peak resident memory of this process's children (Spark's JVM in local mode)."""
+    peak = 0.0
+    me = str(os.getpid())
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[1] != me:
+                    continue
+            with open(f"/proc/{entry}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]) / 1024)
+        except (OSError, IndexError):
+            continue
+    return peak
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory. Not ru_maxrss: Linux carries the parent's peak across
     fork + exec into it, so a child of the (large) ingesting parent would report the parent's."""
@@ -160,6 +205,8 @@ def main() -> None:
     ap.add_argument("--db")
     ap.add_argument("--keep", help="directory to keep the store, the events file and the DuckDB files in")
     ap.add_argument("--reuse", help="a directory --keep filled: rate its events again, skip the ingest phases")
+    ap.add_argument("--spark", action="store_true", help="also rate the same events on Spark")
+    ap.add_argument("--spark-url", help="Spark master or sc:// endpoint (default local[*])")
     args = ap.parse_args()
     if args.phase == "anchor":
         return anchor_phase(args.db, args.file, args.memory)
@@ -167,6 +214,8 @@ def main() -> None:
         return ingest_phase(args.url, args.file, args.memory)
     if args.phase == "invoices":
         return invoices_phase(args.url, args.customers, args.memory)
+    if args.phase == "spark":
+        return spark_phase(args.url, args.customers, args.memory, args.spark_url)
     work = Path(args.reuse or args.keep or tempfile.mkdtemp(prefix="bench-rating-"))
     work.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{work}/state.db"
@@ -199,6 +248,18 @@ def main() -> None:
           f"cents): rate_store {figures['seconds']:.2f} s = {rate:,.0f} events/s (target {TARGET:,}: "
           f"{'OK' if rate >= TARGET else 'MISSED'}); whole process {whole:.2f} s = "
           f"{figures['events'] / whole:,.0f} events/s; peak RSS {figures['peak_rss_mb']:.0f} MB")
+    if args.spark:
+        extra = ("--spark-url", args.spark_url) if args.spark_url else ()
+        on_spark, spark_s = child("--phase", "spark", "--url", url, "--customers", str(args.customers),
+                                  "--memory", args.memory, *extra)
+        same = on_spark["total_cents"] == figures["total_cents"]
+        print(f"spark ({args.spark_url or 'local[*]'}): session start {on_spark['session_seconds']:.1f} s; "
+              f"rate_store (events to Parquet, Spark SQL, rating) {on_spark['seconds']:.2f} s = "
+              f"{on_spark['events'] / on_spark['seconds']:,.0f} events/s; whole process {spark_s:.1f} s; "
+              f"total {on_spark['total_cents']} cents ({'same as DuckDB' if same else 'DIFFERENT from DuckDB'}); "
+              f"peak RSS {on_spark['peak_rss_mb']:.0f} MB + JVM {on_spark['jvm_peak_rss_mb']:.0f} MB")
+        if not same:
+            raise SystemExit("Spark's invoices differ from DuckDB's")
 
 
 if __name__ == "__main__":

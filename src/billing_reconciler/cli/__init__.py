@@ -91,15 +91,22 @@ def _first_line(exc: BaseException) -> str:
               help="Where objects live: the emulator embedded in the store, or the Metronome API through its SDK "
                    "(token from METRONOME_BEARER_TOKEN, endpoint from METRONOME_BASE_URL). "
                    "Env: BILLING_RECONCILER_BACKEND.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), envvar="BILLING_RECONCILER_ENGINE", default="duckdb",
+              show_default=True, help="What runs the rating aggregation of `invoices`: DuckDB here, or Apache Spark "
+                                      "(needs the [spark] extra and Java 17). Env: BILLING_RECONCILER_ENGINE.")
+@click.option("--spark-url", envvar="BILLING_RECONCILER_SPARK_URL", default=None, metavar="URL",
+              help="With --engine spark: a cluster master (spark://host:7077, yarn, k8s://...) or a Spark Connect "
+                   "endpoint (sc://host:15002); default local[*]. Env: BILLING_RECONCILER_SPARK_URL.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the manifest parse cache.")
 @click.option("--no-color", is_flag=True, envvar="NO_COLOR", help="No colour, even on a terminal.")
 @click.version_option(package_name="billing-reconciler")
 @click.pass_context
 def main(ctx: click.Context, store: str | None, manifests_dir: str, events_db: str | None, events_memory: str | None,
-         backend_name: str, no_cache: bool, no_color: bool) -> None:
+         backend_name: str, engine: str, spark_url: str | None, no_cache: bool, no_color: bool) -> None:
     """Billing configuration as code: manifests in git, reviewed plans, safe applies."""
     ctx.obj = Settings(store_url=store, manifests_dir=manifests_dir, use_cache=not no_cache, no_color=no_color,
-                       events_db=events_db, events_memory=events_memory, backend_name=backend_name)
+                       events_db=events_db, events_memory=events_memory, backend_name=backend_name, engine=engine,
+                       spark_url=spark_url)
 
 
 # Command modules; each exports COMMANDS (a list of click commands). A module that is not

@@ -21,6 +21,8 @@ class Settings:
     no_color: bool
     events_db: str | None = None
     events_memory: str | None = None
+    engine: str = "duckdb"
+    spark_url: str | None = None
     backend_name: str = "embedded"
     parallelism: int | None = None  # --parallelism of plan/apply (None: the backend's default)
     _backend: object = None

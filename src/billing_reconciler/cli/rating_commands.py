@@ -155,7 +155,8 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
         if unknown:
             click.echo(f"error: unknown customer(s): {', '.join(unknown)}", err=True)
             sys.exit(1)
-        (result,) = rate_store(con, state, until, start=start, customers=customers or None)
+        (result,) = rate_store(con, state, until, start=start, customers=customers or None,
+                               engine=settings.engine, spark_url=settings.spark_url)
     if fmt == "json":
         doc = invoices_json(result.invoices)
         if result.unattributed:

@@ -15,7 +15,7 @@ import duckdb
 
 from ..rating import BillingState, RatingResult, rate, usage_request
 from .aggregate import aggregate
-from .engine import EventsError, connect, events_path
+from .engine import EventsError, close, connect, events_dir, events_path
 from .ingest import IngestResult
 
 
@@ -44,7 +44,7 @@ def open_events(store_url: str, events_db: str | os.PathLike[str] | None = None,
         path = events_path(store_url, events_db)
         con = connect(path, read_only=read_only, memory_limit=memory_limit)
         if read_only and _needs_move(con, store.engine):
-            con.close()
+            close(con)
             con = connect(path, memory_limit=memory_limit)
             read_only = False
         try:
@@ -56,7 +56,7 @@ def open_events(store_url: str, events_db: str | os.PathLike[str] | None = None,
                     moved.append(result)
             yield con
         finally:
-            con.close()
+            close(con)
     finally:
         store.close()
 
@@ -87,14 +87,28 @@ def state_from_manifests(directory: str | os.PathLike[str]) -> BillingState:
     return manifests_state(load_or_raise(directory).manifests)
 
 
+ENGINES = ("duckdb", "spark")
+
+
 def rate_store(con: duckdb.DuckDBPyConnection, states: Iterable[BillingState] | BillingState, until: datetime, *,
-               start: datetime | None = None, customers: Iterable[str] | None = None) -> list[RatingResult]:
+               start: datetime | None = None, customers: Iterable[str] | None = None, engine: str = "duckdb",
+               spark_url: str | None = None) -> list[RatingResult]:
     """Rate the stored events against one or more states (one aggregation pass serves them all,
-    e.g. the state before and after a plan). Returns one result per state, in order."""
+    e.g. the state before and after a plan). Returns one result per state, in order.
+
+    `engine` runs the aggregation: "duckdb" on `con`, or "spark" (`events.spark`) over the same
+    events, on the master `spark_url` (default local mode)."""
     states = [states] if isinstance(states, BillingState) else list(states)
     customers = list(customers) if customers is not None else None
     request = usage_request(states, until, customers)
-    usage = aggregate(con, request.queries, request.cuts)
+    if engine == "spark":
+        from .spark import aggregate_on_spark
+
+        usage = aggregate_on_spark(con, request.queries, request.cuts, spark_url, parquet=events_dir(con))
+    elif engine == "duckdb":
+        usage = aggregate(con, request.queries, request.cuts)
+    else:
+        raise EventsError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     return [rate(s, usage, until, start=start, customers=customers) for s in states]
 
 

@@ -6,8 +6,10 @@ Two paths, one result:
   it accepts only lines the Python parser (`events.parse`) would accept with the same meaning, and
   may refuse some it would accept (escaped ids, exponent notation, offsets without a colon...).
   A clean file is stored from the staging table without Python touching an event.
-- Line path: when the verdict finds any doubtful line (or for CSV, and for events handed over in
-  memory), Python parses each line (`events.parse`: the messages name the line and the reason),
+- CSV: the same through DuckDB's CSV reader (`events.csv_ingest`): a clean file is stored from
+  the staging table; a doubtful one takes the line path.
+- Line path: when the verdict finds any doubtful line (and for events handed over in memory),
+  Python parses each line (`events.parse`: the messages name the line and the reason),
   writes the good events as canonical JSON Lines to a temporary file, and DuckDB loads that.
 
 Either way the insert is one statement in one transaction: the first occurrence of a transaction
@@ -32,6 +34,7 @@ from ..canonical import dumps
 from ..rating.metrics import UsageEvent
 from ..timeutil import format_timestamp
 from ..bounds import LAST_YEAR, MAX_DIGITS, MAX_PLACES
+from .engine import events_dir, refresh_view
 from .parse import MAX_DEPTH, LineError, exactness_problem, parse_file
 
 FIELDS = ("transaction_id", "customer_id", "event_type", "timestamp", "properties")
@@ -120,8 +123,45 @@ WHERE NOT EXISTS (SELECT 1 FROM usage_events AS e WHERE e.transaction_id = s.tra
 """
 
 
+_NEW_ROWS = """
+SELECT transaction_id, customer_ref, event_type, "timestamp", CAST(properties AS VARCHAR) AS properties
+FROM (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY rowid) = 1) AS s
+WHERE NOT EXISTS (SELECT 1 FROM usage_events AS e WHERE e.transaction_id = s.transaction_id)
+"""
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> int:
+    """A Parquet events directory: the new events as one more file, renamed into place once whole
+    (a killed ingest leaves only a hidden temporary file, which nothing reads)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    name = f"events-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
+    tmp = directory / f".{name}.tmp"
+    try:
+        (inserted,) = con.execute(f"COPY ({_NEW_ROWS}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' "
+                                  "(FORMAT parquet)").fetchone()
+        if inserted:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, directory / name)
+            refresh_view(con)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return inserted
+
+
 def _insert_staged(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     (read,) = con.execute("SELECT count(*) FROM staged").fetchone()
+    directory = events_dir(con)
+    if directory is not None:
+        inserted = _write_parquet(con, directory)
+        con.execute("DROP TABLE staged")
+        return read, inserted
     con.execute("BEGIN TRANSACTION")
     try:
         (inserted,) = con.execute(_INSERT).fetchone()
@@ -232,6 +272,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str], fm
             read, inserted = _insert_staged(con)
             return IngestResult(read, inserted)
         con.execute("DROP TABLE IF EXISTS staged")
+    if fmt == "csv":
+        from .csv_ingest import stage_csv
+
+        if stage_csv(con, path, progress):
+            read, inserted = _insert_staged(con)
+            return IngestResult(read, inserted)
     size = max(1, Path(path).stat().st_size)
     # A UTF-8 byte order mark is skipped; bytes that are not UTF-8 are kept as surrogates so only
     # their line is refused (parse.not_utf8), as parse.open_events does for the file paths.

@@ -12,6 +12,7 @@ store, untouched and no longer read: dropping them is a later schema migration o
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -21,26 +22,18 @@ from sqlalchemy.engine import Engine
 
 from ..canonical import loads
 from ..rating.metrics import UsageEvent
+from .engine import MOVES, MOVES_FILE, events_dir
 from .ingest import IngestResult, ingest
 from .parse import LineError, exactness_problem
 
 BATCH = 50_000
-
-_MOVES = """
-CREATE TABLE IF NOT EXISTS store_moves (
-    store VARCHAR PRIMARY KEY,
-    moved_at TIMESTAMPTZ NOT NULL,
-    events INTEGER NOT NULL
-)
-"""
-
 
 def _store_key(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
 def already_moved(con: duckdb.DuckDBPyConnection, engine: Engine) -> bool:
-    con.execute(_MOVES)
+    con.execute(MOVES)
     return con.execute("SELECT 1 FROM store_moves WHERE store = ?", [_store_key(engine)]).fetchone() is not None
 
 
@@ -83,4 +76,9 @@ def move_store_events(con: duckdb.DuckDBPyConnection, engine: Engine) -> IngestR
     result = ingest(con, _old_events(engine))
     con.execute("INSERT INTO store_moves VALUES (?, now(), ?) ON CONFLICT DO NOTHING",
                 [_store_key(engine), result.inserted])
+    directory = events_dir(con)
+    if directory is not None:  # a Parquet events directory keeps the record beside the events
+        tmp = directory / f".{MOVES_FILE}.tmp"
+        con.execute(f"COPY store_moves TO '{str(tmp).replace(chr(39), chr(39) * 2)}' (FORMAT json)")
+        os.replace(tmp, directory / MOVES_FILE)
     return result
