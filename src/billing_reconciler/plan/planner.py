@@ -12,6 +12,7 @@ from ..manifests.document import Manifest
 from ..manifests.loader import locate_all
 from ..store.store import Snapshot
 from .context import PlanContext
+from .credit_types import check_credit_types
 from .diff import field_changes
 from .kinds import PLANNERS
 from .operations import Change, Operation
@@ -64,6 +65,7 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
         planner = PLANNERS[manifest.kind]
         actual = snapshot.objects.get(address)
         if actual is None:
+            check_credit_types(ctx, manifest)
             operations += planner.create(ctx, manifest)
             continue
         drifted = actual.drifted
@@ -71,6 +73,7 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
             drift.append(Drift(address, tuple(field_changes(actual.spec, manifest.spec))))
         if manifest.digest == actual.applied_digest and not drifted:
             continue
+        check_credit_types(ctx, manifest)
         if address in replace:
             operations += [_as_replace(op) for op in planner.archive(ctx, actual)]
             operations += [_as_replace(op) for op in planner.create(ctx, manifest)]
