@@ -26,6 +26,9 @@ Decisions where the sources are silent:
   rolled-over commit records `rolled_over_from {contract_id, commit_id}`; seed 003 says "between
   contract periods". So within one contract it changes nothing; `rollover.py` computes what a
   RENEWAL transition would carry over, for when transitions exist.
+- A balance pays only charges in its own credit type (its access schedule's or access amount's;
+  USD cents by default): Metronome's pricing-units page says usage priced in a custom pricing unit
+  "burns down credits and prepaid commits with access schedules in that custom pricing unit".
 - `access_type: QUANTITY` and `rate_type: COMMIT_RATE` are not modelled: balances are drawn in
   cents at list price.
 """
@@ -38,7 +41,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..money import round_cents, to_decimal
+from ..money import USD_CREDIT_TYPE_NAME, round_cents, to_decimal
 from .invoices import DRAWDOWN, POSTPAID_TRUEUP, USAGE_CHARGE, LineItem
 from .schedule import DatedCharge, occurrences
 from .timegrid import ts
@@ -94,6 +97,7 @@ class Segment:
     generation: int = 0
     rollover_fraction: Decimal | None = None
     postpaid: bool = False
+    credit_type: str = USD_CREDIT_TYPE_NAME
     used: Decimal = Decimal(0)
     opened: bool = False
 
@@ -112,8 +116,10 @@ def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, M
     priority = to_decimal(item["priority"]) if item.get("priority") is not None else None
     rollover = to_decimal(item["rollover_fraction"]) if item.get("rollover_fraction") is not None else None
     postpaid = kind == COMMIT and item.get("type") == "POSTPAID"
+    credit_type = item["access_schedule"].get("credit_type") or USD_CREDIT_TYPE_NAME
     return [Segment(item["key"], kind, name, item["product"], priority, ts(s["starting_at"]), ts(s["ending_before"]),
-                    to_decimal(s["amount"]), Scope.of(item), rollover_fraction=rollover, postpaid=postpaid)
+                    to_decimal(s["amount"]), Scope.of(item), rollover_fraction=rollover, postpaid=postpaid,
+                    credit_type=credit_type)
             for s in item["access_schedule"]["schedule_items"]]
 
 
@@ -154,6 +160,8 @@ class Ledger:
             for seg in sorted((s for s in pending[:i] if s.end > t and s.remaining > 0), key=Segment.order):
                 if due <= 0:
                     break
+                if seg.credit_type != line.credit_type:
+                    continue
                 if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
                     continue
                 if not seg.scope.applies(line.product, product, line.group_values):
@@ -178,7 +186,8 @@ def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[L
         seg = by_label[label]
         out.append(LineItem(seg.name, seg.product, Decimal(1), -amount, -amount, kind=DRAWDOWN,
                             commit=seg.key if seg.kind == COMMIT else None,
-                            credit=seg.key if seg.kind == CREDIT else None, seat=seg.seat))
+                            credit=seg.key if seg.kind == CREDIT else None, seat=seg.seat,
+                            credit_type=seg.credit_type))
     return out
 
 
@@ -197,6 +206,7 @@ def postpaid_trueups(contract: Mapping[str, Any], lines: Iterable[LineItem],
                          if line.starting_at is not None and line.starting_at < at), Decimal(0))
             unmet = committed - drawn
             if unmet > 0:
-                out.append(DatedCharge(at, LineItem(name, commit["product"], Decimal(1), unmet, unmet,
-                                                    kind=POSTPAID_TRUEUP, commit=commit["key"])))
+                out.append(DatedCharge(at, LineItem(
+                    name, commit["product"], Decimal(1), unmet, unmet, kind=POSTPAID_TRUEUP, commit=commit["key"],
+                    credit_type=commit["invoice_schedule"].get("credit_type") or USD_CREDIT_TYPE_NAME)))
     return out

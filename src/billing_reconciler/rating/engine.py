@@ -28,6 +28,7 @@ from typing import Any
 from ..money import round_cents, to_decimal
 from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines, postpaid_trueups
 from .composite import composite_lines, composite_order
+from .credit_types import one_per_credit_type, rate_credit_type
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
@@ -317,7 +318,7 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
             line = LineItem(product.get("name", pk), pk, band.quantity, band.unit_price,
                             round_cents(band.quantity * band.unit_price), kind=USAGE_CHARGE,
                             group_values=shown, override=found.price.override, tier=band.tier,
-                            starting_at=a, ending_before=b)
+                            starting_at=a, ending_before=b, credit_type=rate_credit_type(found.rate))
             lines_by_period.setdefault(pidx, []).append(line)
             charges.append((line, product))
     for lines in lines_by_period.values() if composites else ():
@@ -327,4 +328,5 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
     Ledger(c.segments).draw(charges)
     usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
     trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)
-    return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)
+    invoices = assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)
+    return one_per_credit_type(invoices, c.card)
