@@ -199,3 +199,41 @@ def test_the_emulator_lists_credit_types_and_refuses_a_name_taken(sqlite_store):
     assert listed["next_page"] is None
     assert sorted((c["name"], c["id"], c["is_currency"]) for c in listed["data"]) == [
         (USD_CREDIT_TYPE_NAME, USD_CREDIT_TYPE_ID, True), (SEATS, made["id"], False)]
+
+
+def test_cli_plan_names_the_missing_credit_type_then_invoices_show_it_in_its_units(tmp_path):
+    # The whole path as a user runs it (real subprocesses): a plan naming a credit type the
+    # backend lacks fails at the field (exit 1, file:line, no traceback); once it is made in the
+    # "UI", apply, ingest and invoices. November: 1000 API calls x 0.5 x 0.95 = 475 seat credits,
+    # the 300-credit grant pays 300, 175 x 2¢ = 350¢ = $3.50 on the USD invoice.
+    import json
+
+    from tests.conftest import run_cli
+
+    account = _account_in_seat_credits(tmp_path)
+    account.write()
+    url = f"sqlite:///{tmp_path}/state.db"
+    run_cli("--store", url, "init", cwd=tmp_path, check=True)
+    refused = run_cli("--store", url, "plan", cwd=tmp_path)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    shown = refused.stdout + refused.stderr
+    assert "catalog.yaml:" in shown and "no credit type named 'seat credits'" in shown
+
+    store = Store(url)
+    try:
+        add_credit_type(store, SEATS, credit_type_id=SEATS_ID)
+    finally:
+        store.close()
+    run_cli("--store", url, "apply", "--auto-approve", cwd=tmp_path, check=True)
+    events = [{"transaction_id": f"t-{n}", "customer_id": "c1-prod", "event_type": "api_call",
+               "timestamp": "2024-11-05T00:00:00Z", "properties": {"region": "US"}} for n in range(1000)]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    run_cli("--store", url, "ingest", "events.jsonl", cwd=tmp_path, check=True)
+    out = run_cli("--store", url, "invoices", "--start", "2024-11-01T00:00:00Z", "--end", "2024-12-01T00:00:00Z",
+                  "--format", "json", cwd=tmp_path, check=True)
+    usage = [(i["credit_type"], i["subtotal"], i["total"]) for i in json.loads(out.stdout)["invoices"]
+             if i["type"] == "USAGE"]
+    assert usage == [(USD_CREDIT_TYPE_NAME, "350", "350"), (SEATS, "475", "0")]
+    text = run_cli("--store", url, "invoices", "--start", "2024-11-01T00:00:00Z", "--end", "2024-12-01T00:00:00Z",
+                   cwd=tmp_path, check=True).stdout
+    assert "475 seat credits" in text and "$3.50" in text
