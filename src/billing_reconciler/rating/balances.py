@@ -35,7 +35,7 @@ Decisions where the sources are silent:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -133,6 +133,9 @@ def carried_over(segment: Segment) -> Decimal:
 @dataclass
 class Ledger:
     segments: list[Segment] = field(default_factory=list)
+    # The segments by start, and how many of them are open (drawing moves forward in time).
+    _pending: list[Segment] | None = field(default=None, init=False, repr=False)
+    _opened: int = field(default=0, init=False, repr=False)
 
     def _open(self, segment: Segment) -> None:
         segment.opened = True
@@ -145,33 +148,58 @@ class Ledger:
                 self._open(s)
         segment.amount += sum((carried_over(s) for s in previous), Decimal(0))
 
-    def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]]) -> None:
-        """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`."""
-        pending = sorted(self.segments, key=lambda s: (s.start, s.order()))
-        i = 0
-        for line, product in sorted(charges, key=lambda c: (c[0].starting_at, c[0].product)):
-            if line.kind != USAGE_CHARGE or line.total <= 0:
+    def open_until(self, t: datetime) -> list[Segment]:
+        """Open every segment that starts at or before t; the opened ones, in start order."""
+        if self._pending is None:
+            self._pending = sorted(self.segments, key=lambda s: (s.start, s.order()))
+        pending, i = self._pending, self._opened
+        while i < len(pending) and pending[i].start <= t:
+            self._open(pending[i])
+            i += 1
+        self._opened = i
+        return pending[:i]
+
+    def add(self, segment: Segment) -> None:
+        """A balance that appears while drawing (a threshold commit); it opens at its start."""
+        self.segments.append(segment)
+        if self._pending is not None:
+            i = self._opened
+            self._pending[i:] = sorted([*self._pending[i:], segment], key=lambda s: (s.start, s.order()))
+
+    def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]],
+             after_window: Callable[[datetime, list[LineItem]], None] | None = None) -> None:
+        """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`.
+        `after_window(end, lines)` is called once the charges of each time window (lines with the
+        same starting_at) are drawn, with the window's end and lines (rating.thresholds)."""
+        ordered = sorted(charges, key=lambda c: (c[0].starting_at, c[0].product))
+        first = 0  # the window's first line
+        for n, (line, product) in enumerate(ordered):
+            self._draw_one(line, product)
+            if after_window is not None and (n + 1 == len(ordered) or ordered[n + 1][0].starting_at != line.starting_at):
+                after_window(line.ending_before or line.starting_at, [li for li, _ in ordered[first:n + 1]])
+                first = n + 1
+
+    def _draw_one(self, line: LineItem, product: Mapping[str, Any]) -> None:
+        if line.kind != USAGE_CHARGE or line.total <= 0:
+            return
+        t = line.starting_at
+        opened = self.open_until(t)
+        due = line.total - sum(line.paid_by.values(), Decimal(0)) - sum(line.counts_toward.values(), Decimal(0))
+        for seg in sorted((s for s in opened if s.end > t and s.remaining > 0), key=Segment.order):
+            if due <= 0:
+                break
+            if seg.credit_type != line.credit_type:
                 continue
-            t = line.starting_at
-            while i < len(pending) and pending[i].start <= t:
-                self._open(pending[i])
-                i += 1
-            due = line.total - sum(line.paid_by.values(), Decimal(0)) - sum(line.counts_toward.values(), Decimal(0))
-            for seg in sorted((s for s in pending[:i] if s.end > t and s.remaining > 0), key=Segment.order):
-                if due <= 0:
-                    break
-                if seg.credit_type != line.credit_type:
-                    continue
-                if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
-                    continue
-                if not seg.scope.applies(line.product, product, line.group_values):
-                    continue
-                take = min(due, seg.remaining)
-                seg.used += take
-                due -= take
-                label = seg.key if seg.seat is None else f"{seg.key}[{seg.seat}]"
-                drawn = line.counts_toward if seg.postpaid else line.paid_by
-                drawn[label] = drawn.get(label, Decimal(0)) + take
+            if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
+                continue
+            if not seg.scope.applies(line.product, product, line.group_values):
+                continue
+            take = min(due, seg.remaining)
+            seg.used += take
+            due -= take
+            label = seg.key if seg.seat is None else f"{seg.key}[{seg.seat}]"
+            drawn = line.counts_toward if seg.postpaid else line.paid_by
+            drawn[label] = drawn.get(label, Decimal(0)) + take
 
 
 def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[LineItem]:
