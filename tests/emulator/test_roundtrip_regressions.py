@@ -90,10 +90,13 @@ def test_removing_a_threshold_discount_clears_it_with_null(store, tmp_path):
 
 def test_credit_type_conversions_cannot_change_after_the_rate_card_is_created(store, tmp_path):
     # rate-cards/update takes name, description and aliases only (no add_credit_type_conversions).
+    from billing_reconciler.service import add_credit_type
+
+    add_credit_type(store, "cloud consumption units")
     account = Account(tmp_path, small_account(1))
     converge(store, account)
     account.spec("RateCard/cloud-2024")["credit_type_conversions"] = [
-        {"custom_credit_type": USD_CREDIT_TYPE_NAME, "fiat_per_custom_credit": 2}]
+        {"custom_credit_type": "cloud consumption units", "fiat_per_custom_credit": 2}]
     plan = make_plan(store, account)
     assert plan.errored and "credit_type_conversions cannot be changed" in str(plan.errors[0])
 

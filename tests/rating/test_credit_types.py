@@ -187,18 +187,22 @@ def test_credit_types_are_sent_by_id_and_read_back_by_name(sqlite_store, tmp_pat
                                                           (SEATS, D(475))]
 
 
-def test_the_emulator_lists_credit_types_and_refuses_a_name_taken(sqlite_store):
+def test_the_emulator_holds_credit_types_the_backend_lists_and_refuses_a_name_taken(sqlite_store):
+    # Catches: a second credit type of the same name (names are how manifests find them), an id
+    # that is no UUID (the API's credit type ids are), a made type the backend does not list.
     made = add_credit_type(sqlite_store, SEATS)
     with pytest.raises(RequestRefused) as refusal:
         add_credit_type(sqlite_store, SEATS)
     assert refusal.value.status == 409
+    with pytest.raises(RequestRefused) as refusal:
+        add_credit_type(sqlite_store, "tokens", credit_type_id="tokens")
+    assert refusal.value.status == 400 and refusal.value.field == "id"
     from billing_reconciler.apply.backends.embedded import EmbeddedBackend
+    from billing_reconciler.plan.credit_types import read_credit_types
 
     with sqlite_store.reading() as conn:
-        listed = EmbeddedBackend().emulator(conn).execute("GET", "/v1/credit-types/list", {})
-    assert listed["next_page"] is None
-    assert sorted((c["name"], c["id"], c["is_currency"]) for c in listed["data"]) == [
-        (USD_CREDIT_TYPE_NAME, USD_CREDIT_TYPE_ID, True), (SEATS, made["id"], False)]
+        listed = read_credit_types(EmbeddedBackend().session(conn))
+    assert listed == {USD_CREDIT_TYPE_NAME: USD_CREDIT_TYPE_ID, SEATS: made["id"]}
 
 
 def test_cli_plan_names_the_missing_credit_type_then_invoices_show_it_in_its_units(tmp_path):
@@ -219,11 +223,10 @@ def test_cli_plan_names_the_missing_credit_type_then_invoices_show_it_in_its_uni
     shown = refused.stdout + refused.stderr
     assert "catalog.yaml:" in shown and "no credit type named 'seat credits'" in shown
 
-    store = Store(url)
-    try:
-        add_credit_type(store, SEATS, credit_type_id=SEATS_ID)
-    finally:
-        store.close()
+    made = run_cli("--store", url, "emulator", "add-credit-type", SEATS, "--id", SEATS_ID, cwd=tmp_path, check=True)
+    assert made.stdout.strip() == f"Credit type 'seat credits' made: {SEATS_ID}."
+    taken = run_cli("--store", url, "emulator", "add-credit-type", SEATS, cwd=tmp_path)
+    assert taken.returncode == 1 and "already exists" in taken.stderr and "Traceback" not in taken.stderr
     run_cli("--store", url, "apply", "--auto-approve", cwd=tmp_path, check=True)
     events = [{"transaction_id": f"t-{n}", "customer_id": "c1-prod", "event_type": "api_call",
                "timestamp": "2024-11-05T00:00:00Z", "properties": {"region": "US"}} for n in range(1000)]

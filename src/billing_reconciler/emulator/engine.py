@@ -108,8 +108,13 @@ class Emulator:
         for other in self.repo.list("credit_type"):
             if other["name"] == name:
                 raise refused(409, f"a credit type named {name!r} already exists: {other['id']}", "name")
-        if credit_type_id is not None and credit_type_id in self.repo.index():
-            raise refused(409, f"the id {credit_type_id} is already taken", "id")
+        if credit_type_id is not None:
+            try:
+                credit_type_id = str(uuid.UUID(credit_type_id))
+            except ValueError:
+                raise refused(400, f"a credit type id is a UUID, got {credit_type_id!r}", "id") from None
+            if credit_type_id in self.repo.index():
+                raise refused(409, f"the id {credit_type_id} is already taken", "id")
         credit_type = {"id": credit_type_id or self.new_id(), "name": name, "is_currency": is_currency}
         self.repo.put("credit_type", credit_type)
         return credit_type
@@ -232,14 +237,6 @@ def _find_item(contract: dict[str, Any], list_name: str, item_id: Any, field: st
         if item["id"] == item_id and item.get("archived_at") is None:
             return item
     raise refused(404, f"{list_name[:-1].replace('_', ' ')} not found on contract {contract['id']}: {item_id}", field)
-
-
-# --- credit types ---------------------------------------------------------------------------
-
-@route("GET", "/v1/credit-types/list")
-def list_credit_types(emu: Emulator, _p, body):
-    return {"data": [{k: c[k] for k in ("id", "name", "is_currency")} for c in emu.list("credit_type")],
-            "next_page": None}
 
 
 # --- billable metrics ----------------------------------------------------------------------
