@@ -131,3 +131,57 @@ def test_a_prepaid_balance_threshold_is_evaluated_when_the_contract_starts():
         ("plg-2025", "USAGE", "2025-01-01", D(2700), D(0)),
     ]
     assert invs[0].issued_at.isoformat() == "2025-01-01T00:00:00+00:00"
+
+
+def test_thresholds_applied_to_the_backend_are_read_back_and_rated(tmp_path):
+    # The path a user takes: manifests -> plan -> apply on the emulator -> readers -> rating.
+    # API calls are 0.5¢ each (tests.plan.support's catalog). Spend threshold 500¢: 1000 calls on
+    # Nov 5 = 500 >= 500 -> a THRESHOLD invoice of 500 at the end of Nov 5 (2024-11-06), and the
+    # November usage invoice nets it: 500 - 500 = 0.
+    # Catches: the threshold lost on the way to the backend or back (no THRESHOLD invoice), a
+    # plan that never converges on it.
+    from billing_reconciler.service import billing_state
+    from billing_reconciler.store.store import Store
+
+    from ..plan.support import Account, catalog, contract, converge, customer
+
+    docs = [*catalog(), customer("c1"),
+            contract("c1-2024", "c1", commits=(), overrides={}, charges=(), usage_filter=None)]
+    docs[-1]["spec"]["spend_threshold_configuration"] = {
+        "threshold_amount": 500, "is_enabled": True, "payment_gate_config": GATE,
+        "commit": {"product": "prepaid-commit", "name": "Threshold charge"}}
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    try:
+        store.init()
+        converge(store, Account(tmp_path, docs))
+        applied = billing_state(store)
+    finally:
+        store.close()
+    assert applied.contracts["c1-2024"]["spend_threshold_configuration"]["commit"]["product"] == "prepaid-commit"
+    events = [ev("c1-prod", "api_call", "2024-11-05T09:00:00Z", region="US") for _ in range(1000)]
+    invs = invoices(applied, events, "2024-12-01T00:00:00Z")
+    assert summary(invs) == [("c1-2024", "USAGE", "2024-11-01", D(500), D(0)),
+                             ("c1-2024", "THRESHOLD", "2024-11-06", D(500), D(500))]
+
+
+def test_a_prepaid_balance_threshold_in_a_custom_credit_type_recharges_in_it():
+    # custom_credit_type "seat credits" (2¢ each on the card): the threshold (100), the recharge-to
+    # amount (400) and the commit are in seat credits. Video generation costs 1 seat credit per
+    # second. At the start the balance is 0 <= 100: 400 seat credits are bought; the THRESHOLD
+    # invoice is in seat credits and converted: 400 x 2¢ = 800¢ on its USD invoice.
+    # Jan 3: 350 s = 350 seat credits from the recharge -> 50 <= 100: 350 more bought at the end
+    # of Jan 3 (700¢).
+    # Catches: the recharge in cents (a 400¢ USD invoice), the balance counted across credit types.
+    from .test_credit_types import SEATS, _pool_state
+
+    base = _pool_state()
+    contract = {"customer": "bright", "rate_card": "seat-units-2025", "starting_at": "2025-01-01T00:00:00Z",
+                "prepaid_balance_threshold_configuration": {**RECHARGE, "threshold_amount": 100,
+                                                            "recharge_to_amount": 400, "custom_credit_type": SEATS}}
+    base.contracts = {"bright-2025": contract}
+    invs = invoices(base, [ev("bright", "video_generation", "2025-01-03T10:00:00Z", video_duration_seconds=350,
+                              seat_id="a")], "2025-02-01T00:00:00Z")
+    threshold = [(i.credit_type, i.start_timestamp.date().isoformat(), i.subtotal, i.total)
+                 for i in invs if i.type == "THRESHOLD"]
+    assert threshold == [("USD (cents)", "2025-01-01", D(800), D(800)), (SEATS, "2025-01-01", D(400), D(0)),
+                         ("USD (cents)", "2025-01-04", D(700), D(700)), (SEATS, "2025-01-04", D(350), D(0))]
