@@ -240,3 +240,28 @@ def test_cli_plan_names_the_missing_credit_type_then_invoices_show_it_in_its_uni
     text = run_cli("--store", url, "invoices", "--start", "2024-11-01T00:00:00Z", "--end", "2024-12-01T00:00:00Z",
                    cwd=tmp_path, check=True).stdout
     assert "475 seat credits" in text and "$3.50" in text
+
+
+def test_a_percentage_is_in_the_credit_type_of_the_spend_and_an_overwrite_can_change_the_type():
+    # A COMPOSITE "priority support" at 10% of video generation's spend. July: 120 s x 1 = 120
+    # seat credits (the pool pays them) -> support 10% x 120 = 12 seat credits, on the seat-credit
+    # invoice; the pool (any product) pays those too: 132 in all, under July's 200.
+    # Then an OVERWRITE from July 1 prices video at 3¢ USD: 120 x 3 = 360¢ on the USD invoice, the
+    # seat-credit pool cannot pay it, and support is 10% x 360 = 36¢, USD too.
+    # Catches: a percentage of seat credits billed in cents (12¢ on the USD invoice); the
+    # overwrite's credit type ignored (360 seat credits).
+    state = _pool_state()
+    state.products["priority-support"] = {"name": "Priority support", "type": "COMPOSITE",
+                                          "composite_products": ["video-generation"]}
+    state.rate_cards["seat-units-2025"]["rates"].append(
+        {"product": "priority-support", "starting_at": "2025-01-01T00:00:00Z", "entitled": True,
+         "rate_type": "PERCENTAGE", "price": 0.1})
+    events = [_video("2025-07-10T00:00:00Z", 120, "a")]
+    july = [i for i in invoices(state, events, "2025-08-01T00:00:00Z") if i.start_timestamp.month == 7]
+    assert [(i.credit_type, i.subtotal, i.total) for i in july] == [
+        (USD_CREDIT_TYPE_NAME, D(0), D(0)), (SEATS, D(132), D(0))]
+    state.contracts["bright-2025"]["overrides"] = [{
+        "key": "usd-video", "starting_at": "2025-07-01T00:00:00Z", "product": "video-generation", "type": "OVERWRITE",
+        "overwrite_rate": {"rate_type": "FLAT", "price": 3, "credit_type": USD_CREDIT_TYPE_NAME}}]
+    july = [i for i in invoices(state, events, "2025-08-01T00:00:00Z") if i.start_timestamp.month == 7]
+    assert [(i.credit_type, i.subtotal, i.total) for i in july] == [(USD_CREDIT_TYPE_NAME, D(396), D(396))]

@@ -17,7 +17,9 @@ line item is added to calculate the cost in the specified fiat currency set on t
   the same period bills `units × fiat_per_custom_credit`, rounded half up to the cent. With no
   conversion on the card (validate requires one for every custom type its rates use) the units
   stay due on the custom invoice.
-- Subscription charges and composite (PERCENTAGE) lines are in the fiat type.
+- An OVERWRITE override's `overwrite_rate.credit_type` replaces the rate's. A composite
+  (PERCENTAGE) line is in the credit type of the spend it is a share of (composite.py).
+  Subscription charges are in the fiat type.
 """
 
 from __future__ import annotations
@@ -33,6 +35,16 @@ from .invoices import CONVERSION, USAGE, Invoice, LineItem
 
 def rate_credit_type(rate: Mapping[str, Any]) -> str:
     return rate.get("credit_type") or USD_CREDIT_TYPE_NAME
+
+
+def price_credit_type(found, contract: Mapping[str, Any]) -> str:
+    """The credit type of a price found (pricing.PriceLookup): an OVERWRITE override's rate's
+    when it names one, else the rate card rate's."""
+    if found.price.override is not None:
+        for o in contract.get("overrides", []):
+            if o["key"] == found.price.override and (o.get("overwrite_rate") or {}).get("credit_type"):
+                return o["overwrite_rate"]["credit_type"]
+    return rate_credit_type(found.rate)
 
 
 def fiat_credit_type(card: Mapping[str, Any] | None) -> str:

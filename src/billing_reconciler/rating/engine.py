@@ -28,7 +28,7 @@ from typing import Any
 from ..money import round_cents, to_decimal
 from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines, postpaid_trueups
 from .composite import composite_lines, composite_order
-from .credit_types import fiat_credit_type, one_per_credit_type, rate_credit_type
+from .credit_types import fiat_credit_type, one_per_credit_type, price_credit_type
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
@@ -320,7 +320,7 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
             line = LineItem(product.get("name", pk), pk, band.quantity, band.unit_price,
                             round_cents(band.quantity * band.unit_price), kind=USAGE_CHARGE,
                             group_values=shown, override=found.price.override, tier=band.tier,
-                            starting_at=a, ending_before=b, credit_type=rate_credit_type(found.rate))
+                            starting_at=a, ending_before=b, credit_type=price_credit_type(found, c.spec))
             lines_by_period.setdefault(pidx, []).append(line)
             charges.append((line, product))
     for lines in lines_by_period.values() if composites else ():
