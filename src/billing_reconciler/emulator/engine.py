@@ -96,7 +96,8 @@ class Emulator:
         self._seed_credit_types()
 
     def _seed_credit_types(self) -> None:
-        if USD_CREDIT_TYPE_ID not in self.repo.index():
+        # One row read by key: the whole index (a row per object) is read only when needed.
+        if self.repo.get(USD_CREDIT_TYPE_ID) is None:
             self.repo.put("credit_type", {"id": USD_CREDIT_TYPE_ID, "name": CREDIT_TYPE_NAMES[USD_CREDIT_TYPE_ID],
                                           "is_currency": True})
 
