@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .apply.backends import Backend
-from .plan.readers import CONTRACT_LISTS, CUSTOMER_LISTS, Keys, read
+from .plan.readers import CONTRACT_LISTS, CUSTOMER_LISTS, Keys, credit_type_names, read
 from .plan.planner import KIND_ORDER
 from .store.store import Store
 
@@ -73,6 +73,7 @@ def unmanaged_objects(store: Store, backend: Backend) -> list[Adopted]:
                 key = unique(slug(_name(kind, api, object_keys), kind.lower()), used[kind])
                 object_keys[api["id"]] = key
                 found.append((kind, key, api))
+        credit_types = credit_type_names(session)
     item_keys: dict[str, str] = {}
     adopted = []
     for kind, key, api in found:
@@ -87,7 +88,7 @@ def unmanaged_objects(store: Store, backend: Backend) -> list[Adopted]:
                 item_keys[item["id"]] = item_key
                 items.append((list_name, item_key, item["id"]))
         adopted.append(Adopted(kind, key, api["id"], {}, items))
-    keys = Keys(object_keys, item_keys)
+    keys = Keys(object_keys, item_keys, credit_types)
     for one, (kind, _key, api) in zip(adopted, found):
         one.spec = read(kind, api, keys)
     return adopted

@@ -17,6 +17,8 @@ _WIDE = Context(prec=80)
 # some amounts with a credit type (a recurring commit's access_amount, invoice_amount); ours are
 # in this one unless a manifest names another.
 USD_CREDIT_TYPE_ID = "2714e483-4ff1-48e4-9e25-ac732e8f24f2"
+# Its name as the API lists it (GET /v1/credit-types/list): what manifests and invoices call it.
+USD_CREDIT_TYPE_NAME = "USD (cents)"
 
 
 def to_decimal(value: object) -> Decimal:

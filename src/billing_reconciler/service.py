@@ -34,10 +34,16 @@ def current_state(store: Store, backend: Backend | None = None, *, refresh: bool
 
         resolve_pending(store, backend)  # what a failed or killed apply sent, matched in the account
     snapshot = store.snapshot()
+    if snapshot.initialized:
+        from .plan.credit_types import read_credit_types
+
+        backend = backend or default_backend()
+        with store.reading() as conn:  # a data source: read even with --no-refresh
+            snapshot.credit_types = read_credit_types(backend.session(conn))
     if refresh and snapshot.initialized:
         from .plan.refresh import refresh as refresh_from
 
-        refresh_from(store, snapshot, backend or default_backend())
+        refresh_from(store, snapshot, backend)
     return snapshot
 
 
@@ -116,10 +122,10 @@ def state_from_session(session, object_keys: dict[str, str], item_keys: dict[str
     """The billing state as a backend session reports it: every live object the store maps to a
     key, read into specs, with each contract's usage-filter history. The one way rating sees
     objects: applied (`billing_state`), after a plan (`plan_state`), or of manifests alone."""
-    from .plan.readers import Keys, read, usage_filter_periods
+    from .plan.readers import Keys, credit_type_names, read, usage_filter_periods
     from .rating.state import KINDS, BillingState
 
-    keys = Keys(object_keys, item_keys)
+    keys = Keys(object_keys, item_keys, credit_type_names(session))
     specs: dict[str, dict[str, dict]] = {kind: {} for kind in KINDS}
     history: dict[str, list[dict]] = {}
     remote_ids: dict[str, str] = {}
@@ -237,3 +243,16 @@ def objects_to_import(store: Store, manifests: list, backend: Backend | None = N
     snapshot = current_state(store, backend)
     objects = [(o.kind, o.key, o.spec) for a, o in sorted(snapshot.objects.items()) if a not in managed]
     return objects, {a.address for a in adopted}
+
+
+def add_credit_type(store: Store, name: str, *, credit_type_id: str | None = None) -> dict:
+    """Make a custom credit type (pricing unit) in the embedded emulator, as an administrator
+    makes one in Metronome's UI (the API only lists them). Returns it ({id, name, is_currency}).
+    Raises emulator.refusals.RequestRefused for an empty or taken name or id."""
+    from .apply.backends.embedded import EmbeddedBackend
+
+    with store.transaction(holder="add credit type") as conn:
+        emulator = EmbeddedBackend().emulator(conn)
+        made = emulator.add_credit_type(name, credit_type_id=credit_type_id)
+        emulator.flush()
+    return made

@@ -2,8 +2,8 @@
 
 A manifest lists keyed items in the author's order; the API returns them in the order they were
 made. Neither order means anything, so keyed lists are sorted by key and a rate card's rates by
-their identity. `credit_type_id` equal to the fiat USD type is what the API fills in when none is
-named, so it is left out. A threshold configuration with `is_enabled: false` is how the API turns a
+their identity. A credit type (`credit_type`, `fiat_credit_type`) equal to the fiat USD type is
+what the API fills in when none is named, so it is left out. A threshold configuration with `is_enabled: false` is how the API turns a
 threshold off (it has no removal), so it means the same as none. Everything else is `canonical.canonicalize` (enum case, decimals,
 timestamps, no empties), applied by the loader and the readers before this.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import canonical
-from .money import USD_CREDIT_TYPE_ID
+from .money import USD_CREDIT_TYPE_NAME
 
 # Lists whose items carry a `key`, in any object kind.
 KEYED_LISTS = frozenset({
@@ -48,10 +48,13 @@ def comparable(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+DEFAULTED_CREDIT_TYPES = frozenset({"credit_type", "fiat_credit_type"})
+
+
 def without_default_credit_type(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: without_default_credit_type(v) for k, v in value.items()
-                if not (k == "credit_type_id" and v == USD_CREDIT_TYPE_ID)}
+                if not (k in DEFAULTED_CREDIT_TYPES and v == USD_CREDIT_TYPE_NAME)}
     if isinstance(value, list):
         return [without_default_credit_type(v) for v in value]
     return value

@@ -21,10 +21,12 @@ from hypothesis import strategies as st
 
 from billing_reconciler.manifests import model as m
 from billing_reconciler.manifests.rules import check_spec
-from billing_reconciler.money import USD_CREDIT_TYPE_ID
+from billing_reconciler.money import USD_CREDIT_TYPE_NAME
 from tests.plan.support import doc
 
-CUSTOM_CREDIT_TYPE = "8d3a5a6c-6e4b-4b8e-9f1e-2c7d0f1a9b3e"  # a custom credit type only rate cards name
+# A custom credit type only rate cards name (by name; the tests' emulators hold it: CUSTOM_CREDIT_TYPE_ID).
+CUSTOM_CREDIT_TYPE = "cloud consumption units"
+CUSTOM_CREDIT_TYPE_ID = "8d3a5a6c-6e4b-4b8e-9f1e-2c7d0f1a9b3e"
 
 BASE = datetime(2024, 11, 1, tzinfo=UTC)
 ITEM_KEYS = ("alpha", "beta", "gamma", "delta")
@@ -159,7 +161,7 @@ def rate(draw, product: str, start: datetime, ptype: str, pricing: bool) -> dict
         spec["pricing_group_values"] = {"region": draw(st.sampled_from(["US", "EU"]))}
     if draw(st.booleans()):
         spec["ending_before"] = ts(start + timedelta(days=draw(st.integers(30, 900)), minutes=draw(st.integers(0, 1439))))
-    maybe(draw, spec, "credit_type_id", st.just(USD_CREDIT_TYPE_ID))
+    maybe(draw, spec, "credit_type", st.just(USD_CREDIT_TYPE_NAME))
     maybe(draw, spec, "commit_rate", st.builds(lambda p: {"rate_type": "FLAT", "price": p}, prices))
     return spec
 
@@ -169,9 +171,9 @@ def rate_card(draw, key: str, products: dict[str, dict[str, Any]]) -> dict[str, 
     spec: dict[str, Any] = {"name": draw(text("Card"))}
     maybe(draw, spec, "description", text("About"))
     maybe(draw, spec, "aliases", st.builds(lambda n: [{"name": f"{key}-{n}"}], st.sampled_from(["std", "default"])))
-    maybe(draw, spec, "fiat_credit_type_id", st.just(USD_CREDIT_TYPE_ID))
+    maybe(draw, spec, "fiat_credit_type", st.just(USD_CREDIT_TYPE_NAME))
     maybe(draw, spec, "credit_type_conversions", st.builds(
-        lambda f: [{"custom_credit_type_id": CUSTOM_CREDIT_TYPE, "fiat_per_custom_credit": f}], prices))
+        lambda f: [{"custom_credit_type": CUSTOM_CREDIT_TYPE, "fiat_per_custom_credit": f}], prices))
     priced = [k for k, p in products.items() if p["type"] in ("USAGE", "SUBSCRIPTION", "FIXED")]
     rates = []
     chosen = draw(st.lists(st.sampled_from(priced), min_size=1, max_size=4, unique=True))
@@ -332,7 +334,7 @@ def access_schedule(draw, terms: Terms, items: int) -> dict[str, Any]:
         if item not in out:  # identical items in one schedule are refused (merge them)
             out.append(item)
     spec: dict[str, Any] = {"schedule_items": out}
-    maybe(draw, spec, "credit_type_id", st.just(USD_CREDIT_TYPE_ID))
+    maybe(draw, spec, "credit_type", st.just(USD_CREDIT_TYPE_NAME))
     return spec
 
 

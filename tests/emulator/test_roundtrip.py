@@ -28,14 +28,16 @@ from hypothesis import strategies as st
 
 from billing_reconciler.apply.applier import resolve
 from billing_reconciler.apply.backends.embedded import EmbeddedBackend
+from billing_reconciler.money import USD_CREDIT_TYPE_ID, USD_CREDIT_TYPE_NAME
 from billing_reconciler.plan.operations import OBJECT_CREATES
 from billing_reconciler.plan.readers import API_TYPES, Keys, read
+from billing_reconciler.service import add_credit_type
 from billing_reconciler.specform import KEYED_LISTS, comparable
 from billing_reconciler.store.store import Store
 
 from ..plan.support import apply, make_plan
 from .bodies import DataAccount
-from .manifests_strategy import accounts, edited
+from .manifests_strategy import CUSTOM_CREDIT_TYPE, CUSTOM_CREDIT_TYPE_ID, accounts, edited
 
 NOW = datetime(2025, 1, 15, 10, 30, tzinfo=UTC)
 # No shrinking: an example takes ~0.3 s and shrinking a whole account takes minutes; a failure names
@@ -48,6 +50,7 @@ PROPERTY = settings(max_examples=30, deadline=None, database=None,
 def _fresh_store(root: Path) -> Store:
     store = Store(f"sqlite:///{root}/state.db")
     store.init()
+    add_credit_type(store, CUSTOM_CREDIT_TYPE, credit_type_id=CUSTOM_CREDIT_TYPE_ID)  # made in the UI
     return store
 
 
@@ -104,7 +107,8 @@ def test_reader_of_executed_requests_is_the_comparable_spec_for_every_kind(docs)
         try:
             account = DataAccount(root, docs)
             ids, item_keys, objects = execute_creates(store, account)
-            keys = Keys({i: address.split("/", 1)[1] for address, i in ids.items() if "." not in address}, item_keys)
+            keys = Keys({i: address.split("/", 1)[1] for address, i in ids.items() if "." not in address}, item_keys,
+                        {USD_CREDIT_TYPE_ID: USD_CREDIT_TYPE_NAME, CUSTOM_CREDIT_TYPE_ID: CUSTOM_CREDIT_TYPE})
             for manifest in account.load().manifests:
                 api = objects[manifest.address]
                 assert api is not None, manifest.address

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing_reconciler.money import USD_CREDIT_TYPE_ID
+from billing_reconciler.money import USD_CREDIT_TYPE_ID, USD_CREDIT_TYPE_NAME
 
 from ..plan.support import START, Account, apply, commit, converge, doc, make_plan, ops_of, small_account
 from ..plan.support import store, store_url  # noqa: F401 - fixtures
@@ -90,10 +90,13 @@ def test_removing_a_threshold_discount_clears_it_with_null(store, tmp_path):
 
 def test_credit_type_conversions_cannot_change_after_the_rate_card_is_created(store, tmp_path):
     # rate-cards/update takes name, description and aliases only (no add_credit_type_conversions).
+    from billing_reconciler.service import add_credit_type
+
+    add_credit_type(store, "cloud consumption units")
     account = Account(tmp_path, small_account(1))
     converge(store, account)
     account.spec("RateCard/cloud-2024")["credit_type_conversions"] = [
-        {"custom_credit_type_id": "8d3a5a6c-6e4b-4b8e-9f1e-2c7d0f1a9b3e", "fiat_per_custom_credit": 2}]
+        {"custom_credit_type": "cloud consumption units", "fiat_per_custom_credit": 2}]
     plan = make_plan(store, account)
     assert plan.errored and "credit_type_conversions cannot be changed" in str(plan.errors[0])
 
@@ -102,10 +105,10 @@ def test_the_default_credit_type_written_out_is_no_change_to_rates_and_commits(s
     # The backend reads back USD as no credit type; a manifest that names it must not look changed
     # (it used to refuse the rate as edited, and the commit's access_schedule as changed).
     docs = small_account(1)
-    docs[4]["spec"]["rates"][0]["credit_type_id"] = USD_CREDIT_TYPE_ID
+    docs[4]["spec"]["rates"][0]["credit_type"] = USD_CREDIT_TYPE_NAME
     account = Account(tmp_path, docs)
     spec = account.spec("Contract/c1-2024")
-    spec["commits"][0]["access_schedule"]["credit_type_id"] = USD_CREDIT_TYPE_ID
+    spec["commits"][0]["access_schedule"]["credit_type"] = USD_CREDIT_TYPE_NAME
     converge(store, account)
     account.spec("RateCard/cloud-2024")["name"] = "Cloud 2024, renamed"
     spec["commits"][0]["name"] = "Renamed commit"

@@ -189,6 +189,10 @@ EXPECTED: dict[str, list[E]] = {
     'product-group-keys-not-on-metric': [
         e('catalog.yaml', 22, 3, 'Product/api-calls', 'spec.pricing_group_key', "group keys ['country'] must together be one group_keys entry of BillableMetric/api-calls", 'add [country] to its group_keys'),
     ],
+    'rate-in-custom-credit-type-without-conversion': [
+        e('catalog.yaml', 63, 20, 'RateCard/cloud-2024', 'spec.rates[0].credit_type', "priced in 'seat credits'",
+          "no conversion of it into 'USD (cents)'", 'add credit_type_conversions'),
+    ],
     'rate-card-alias-not-active-at-contract-start': [
         e('customer.yaml', 19, 20, 'Contract/acme-2024', 'spec.rate_card_alias', "alias 'cloud-standard' names no rate card on the contract's starting_at (2024-11-01T00:00:00Z)", 'it names RateCard/cloud-2024 from 2025-01-01T00:00:00Z on'),
     ],

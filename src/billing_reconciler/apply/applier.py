@@ -24,7 +24,7 @@ from .. import canonical
 from ..plan.operations import APPLY_TIME_HOUR, OBJECT_ARCHIVES, OBJECT_CREATES, PLACEHOLDER, Operation, Request
 from ..plan.plan import Plan
 from ..plan.planfile import check_fresh
-from ..plan.readers import Keys, read
+from ..plan.readers import Keys, credit_type_names, read
 from ..redaction import NO_MARKS, AccountSecrets
 from ..specform import KEYED_LISTS, spec_text
 from ..store.store import NotInitialized, Store
@@ -246,7 +246,7 @@ def _map(writer: StoreWriter, touched: dict[tuple[str, str], _Touched], op: Oper
 def _store_touched(writer: StoreWriter, touched: dict[tuple[str, str], _Touched], session: BackendSession,
                    revisions: dict[str, int]) -> None:
     """Each touched object as the backend holds it now, through the readers."""
-    keys = Keys(writer.object_keys, writer.item_keys)
+    keys = Keys(writer.object_keys, writer.item_keys, credit_type_names(session))
     for (kind, key), t in touched.items():
         api = session.get(kind, t.remote_id)
         if api is None:

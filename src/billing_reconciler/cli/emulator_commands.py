@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from .output import fail
+from .context import Settings, pass_settings
+from .output import echo_json, fail, format_option
 
 TOKEN_ENV = "METRONOME_BEARER_TOKEN"
 
@@ -121,6 +122,33 @@ def _run(app, sock: socket.socket, access_log: bool, stop: _StopRequest) -> None
     config = uvicorn.Config(app, log_level="info" if access_log else "warning", access_log=access_log,
                             lifespan="off", server_header=False, date_header=False)
     Server(config).run(sockets=[sock])
+
+
+@emulator.command("add-credit-type")
+@click.argument("name")
+@click.option("--id", "credit_type_id", default=None, metavar="UUID",
+              help="The credit type's id (default: a new one); e.g. the id it has in your Metronome account.")
+@format_option
+@pass_settings
+def add_credit_type(settings: Settings, name: str, credit_type_id: str | None, fmt: str) -> None:
+    """Make a custom credit type (pricing unit) in the embedded emulator of --store.
+
+    Metronome's API only lists credit types (they are made in its UI), so manifests name them
+    (`credit_type: NAME`) and plan checks the backend has them; this stands in for the UI."""
+    from ..emulator.refusals import RequestRefused
+    from ..service import add_credit_type as add
+    from .store_commands import open_store
+
+    store = open_store(settings)
+    try:
+        made = add(store, name, credit_type_id=credit_type_id)
+    except RequestRefused as exc:
+        fail(str(exc))
+        raise
+    if fmt == "json":
+        echo_json(made)
+    else:
+        click.echo(f"Credit type {made['name']!r} made: {made['id']}.")
 
 
 COMMANDS = [emulator]

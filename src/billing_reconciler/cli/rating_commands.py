@@ -90,12 +90,26 @@ def _unit_dollars(cents: Decimal) -> str:
     return ("-" if cents < 0 else "") + "$" + format_decimal(abs(cents) / 100)
 
 
+def _in_units(credit_type: str):
+    """How amounts of a credit type are shown: USD cents as dollars, any other in its own units
+    ("120 seat credits")."""
+    from ..money import USD_CREDIT_TYPE_NAME, format_decimal
+
+    if credit_type == USD_CREDIT_TYPE_NAME:
+        return _dollars, _unit_dollars
+    return (lambda amount: f"{format_decimal(amount)} {credit_type}"), (lambda amount: format_decimal(amount))
+
+
 def render_text(invoices, unattributed) -> str:
+    from ..money import USD_CREDIT_TYPE_NAME
+
     out = []
     for inv in invoices:
+        amount, unit_amount = _in_units(inv.credit_type)
         period = (format_timestamp(inv.start_timestamp) if inv.start_timestamp == inv.end_timestamp
                   else f"{format_timestamp(inv.start_timestamp)} .. {format_timestamp(inv.end_timestamp)}")
-        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}  issued {format_timestamp(inv.issued_at)}")
+        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}  issued {format_timestamp(inv.issued_at)}"
+                   + ("" if inv.credit_type == USD_CREDIT_TYPE_NAME else f"  in {inv.credit_type}"))
         for li in inv.line_items:
             label = li.name
             extras = [f"{k}={v}" for k, v in sorted(li.group_values.items())]
@@ -108,12 +122,13 @@ def render_text(invoices, unattributed) -> str:
             notes = [f"override {li.override}"] if li.override else []
             notes += [f"paid by {k}" for k in sorted(li.paid_by)]
             notes += [f"counts toward {k}" for k in sorted(li.counts_toward)]
-            out.append(f"  {label:<48} {li.quantity:>12} x {_unit_dollars(li.unit_price):<14} {_dollars(li.total):>14}"
+            out.append(f"  {label:<48} {li.quantity:>12} x {unit_amount(li.unit_price):<14} {amount(li.total):>14}"
                        + (f"  [{'; '.join(notes)}]" if notes else ""))
-        out.append(f"  {'subtotal':<78} {_dollars(inv.subtotal):>14}")
-        out.append(f"  {'total':<78} {_dollars(inv.total):>14}")
+        out.append(f"  {'subtotal':<78} {amount(inv.subtotal):>14}")
+        out.append(f"  {'total':<78} {amount(inv.total):>14}")
         out.append("")
-    out.append(f"{len(invoices)} invoice(s), total {_dollars(sum((i.total for i in invoices), Decimal(0)))}.")
+    fiat = [i for i in invoices if i.credit_type == USD_CREDIT_TYPE_NAME]  # units never add to dollars
+    out.append(f"{len(invoices)} invoice(s), total {_dollars(sum((i.total for i in fiat), Decimal(0)))}.")
     if unattributed:
         out.append(f"Usage from {len(unattributed)} unknown customer id(s) kept unbilled: "
                    + ", ".join(unattributed[:10]) + (" ..." if len(unattributed) > 10 else ""))

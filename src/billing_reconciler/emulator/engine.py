@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import canonical
-from ..money import USD_CREDIT_TYPE_ID
+from ..money import USD_CREDIT_TYPE_ID, USD_CREDIT_TYPE_NAME
 from .refusals import refused
 
 
@@ -35,13 +35,14 @@ def schedule_item_id(owner_id: str, schedule: str, item: dict[str, Any]) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{owner_id}/{schedule}/{canonical.dumps(item)}"))
 
 
-CREDIT_TYPE_NAMES = {USD_CREDIT_TYPE_ID: "USD (cents)"}
+CREDIT_TYPE_NAMES = {USD_CREDIT_TYPE_ID: USD_CREDIT_TYPE_NAME}
 
 # Where each referenced id must point (field name -> object type); checked anywhere in a body.
 REFERENCES = {
     "customer_id": "customer", "contract_id": "contract", "rate_card_id": "rate_card",
     "billable_metric_id": "billable_metric", "product_id": "product",
 }
+CREDIT_TYPE_FIELDS = ("credit_type_id", "custom_credit_type_id", "fiat_credit_type_id")
 REFERENCE_LISTS = {"applicable_product_ids": "product", "composite_product_ids": "product"}
 
 # Contract item lists: the edit keys that add, archive (or remove) and update them, and the
@@ -98,9 +99,33 @@ class Emulator:
         self._seed_credit_types()
 
     def _seed_credit_types(self) -> None:
-        if USD_CREDIT_TYPE_ID not in self.repo.index():
+        # One row read by key: the whole index (a row per object) is read only when needed.
+        if self.repo.get(USD_CREDIT_TYPE_ID) is None:
             self.repo.put("credit_type", {"id": USD_CREDIT_TYPE_ID, "name": CREDIT_TYPE_NAMES[USD_CREDIT_TYPE_ID],
                                           "is_currency": True})
+
+    def add_credit_type(self, name: str, *, credit_type_id: str | None = None, is_currency: bool = False) -> dict[str, Any]:
+        """Hold a credit type (pricing unit), as an administrator makes one in Metronome's UI: the
+        API has no endpoint that creates them. A name already held is refused (409)."""
+        if not name or not name.strip():
+            raise refused(400, "a credit type needs a name", "name")
+        for other in self.repo.list("credit_type"):
+            if other["name"] == name:
+                raise refused(409, f"a credit type named {name!r} already exists: {other['id']}", "name")
+        if credit_type_id is not None:
+            try:
+                credit_type_id = str(uuid.UUID(credit_type_id))
+            except ValueError:
+                raise refused(400, f"a credit type id is a UUID, got {credit_type_id!r}", "id") from None
+            if credit_type_id in self.repo.index():
+                raise refused(409, f"the id {credit_type_id} is already taken", "id")
+        credit_type = {"id": credit_type_id or self.new_id(), "name": name, "is_currency": is_currency}
+        self.repo.put("credit_type", credit_type)
+        return credit_type
+
+    def credit_type_name(self, credit_type_id: str) -> str:
+        found = self.repo.get(credit_type_id) if self.repo.index().get(credit_type_id, ("",))[0] == "credit_type" else None
+        return found["name"] if found else CREDIT_TYPE_NAMES.get(credit_type_id, "")
 
     # --- the API -------------------------------------------------------------------------
 
@@ -146,7 +171,7 @@ class Emulator:
                 elif name in REFERENCE_LISTS and isinstance(item, list):
                     for i, one in enumerate(item):
                         self.need(REFERENCE_LISTS[name], one, f"{where}[{i}]")
-                elif name == "credit_type_id" and isinstance(item, str):
+                elif name in CREDIT_TYPE_FIELDS and isinstance(item, str):
                     self.need("credit_type", item, where)
                 else:
                     self._check_references(item, where)
@@ -165,7 +190,21 @@ class Emulator:
         return copy.deepcopy(self.need(type_, object_id, field))
 
     def put(self, type_: str, obj: dict[str, Any]) -> None:
+        if type_ == "contract":
+            self._name_credit_types(obj)
         self.repo.put(type_, obj)
+
+    def _name_credit_types(self, value: Any) -> None:
+        """`credit_type: {id, name}` as the API returns it: the name of the credit type held."""
+        if isinstance(value, dict):
+            for name, item in value.items():
+                if name == "credit_type" and isinstance(item, dict) and "id" in item:
+                    item["name"] = self.credit_type_name(item["id"])
+                else:
+                    self._name_credit_types(item)
+        elif isinstance(value, list):
+            for item in value:
+                self._name_credit_types(item)
 
     def created(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
         obj = {"id": self.new_id(), **obj}

@@ -42,6 +42,11 @@ from .types import (
 
 API_VERSION = "billing-reconciler/v1"
 
+# A credit type (pricing unit) by its name as the billing API lists it, e.g. "USD (cents)" or
+# "seat credits". Credit types are made in Metronome's UI, not through the API: a manifest names
+# one like a Terraform data source, and plan checks the backend has it (plan/credit_types.py).
+CreditTypeName = Annotated[str, Field(min_length=1, max_length=200)]
+
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -83,7 +88,7 @@ class AccessScheduleItem(Spec):
 class AccessSchedule(Spec):
     schedule_items: list[AccessScheduleItem] = Field(min_length=1)
     access_type: UpperEnum("SPEND", "QUANTITY") | None = None
-    credit_type_id: str | None = None
+    credit_type: CreditTypeName | None = None
 
 
 class InvoiceScheduleItem(Spec):
@@ -108,7 +113,7 @@ class RecurringSchedule(Spec):
 class InvoiceSchedule(Spec):
     schedule_items: list[InvoiceScheduleItem] | None = None
     recurring_schedule: RecurringSchedule | None = None
-    credit_type_id: str | None = None
+    credit_type: CreditTypeName | None = None
     do_not_invoice: bool | None = None
 
 
@@ -191,7 +196,7 @@ class RateCardAlias(Spec):
 
 
 class CreditTypeConversion(Spec):
-    custom_credit_type_id: str
+    custom_credit_type: CreditTypeName
     fiat_per_custom_credit: Price
 
 
@@ -222,7 +227,7 @@ class Rate(Spec):
     is_prorated: bool | None = None
     billing_frequency: BillingFrequency | None = None
     pricing_group_values: dict[str, str] | None = None
-    credit_type_id: str | None = None
+    credit_type: CreditTypeName | None = None
     commit_rate: CommitRate | None = None
     custom_rate: dict[str, Any] | None = None
 
@@ -231,7 +236,7 @@ class RateCardSpec(Spec):
     name: str
     description: str | None = None
     aliases: list[RateCardAlias] | None = None
-    fiat_credit_type_id: str | None = None
+    fiat_credit_type: CreditTypeName | None = None
     credit_type_conversions: list[CreditTypeConversion] | None = None
     custom_fields: dict[str, EnvText] | None = None
     rates: list[Rate] | None = None
@@ -323,7 +328,7 @@ class OverwriteRate(Spec):
     quantity: NonNegative | None = None
     tiers: list[Tier] | None = None
     is_prorated: bool | None = None
-    credit_type_id: str | None = None
+    credit_type: CreditTypeName | None = None
     custom_rate: dict[str, Any] | None = None
 
 
@@ -442,14 +447,14 @@ class Subscription(Spec):
 class AccessAmount(Spec):
     unit_price: Cents
     quantity: Quantity | None = None
-    credit_type_id: str | None = None
+    credit_type: CreditTypeName | None = None
     access_type: UpperEnum("SPEND", "QUANTITY") | None = None
 
 
 class InvoiceAmount(Spec):
     unit_price: Cents
     quantity: Quantity
-    credit_type_id: str | None = None
+    credit_type: CreditTypeName | None = None
 
 
 class CommitDuration(Spec):
@@ -582,7 +587,7 @@ class PrepaidBalanceThresholdConfiguration(Spec):
     is_enabled: bool
     commit: PrepaidThresholdCommit
     payment_gate_config: PaymentGateConfig
-    custom_credit_type_id: str | None = None
+    custom_credit_type: CreditTypeName | None = None
     discount_configuration: DiscountConfiguration | None = None
     threshold_balance_specifiers: list[dict[str, Any]] | None = None
 

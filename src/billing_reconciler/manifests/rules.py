@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import model as m
+from .credit_types import rate_card_conversions
 from .errors import Path
 
 Finding = tuple[Path, str]
@@ -220,6 +221,7 @@ def _rate_card(spec: m.RateCardSpec) -> Iterator[Finding]:
             yield path, "a SUBSCRIPTION rate needs billing_frequency (MONTHLY, QUARTERLY, ANNUAL, WEEKLY)"
         if rate.is_prorated is False:
             yield (*path, "is_prorated"), "is_prorated must be true when given (the API accepts only true)"
+    yield from rate_card_conversions(base, spec)
     yield from _overlaps(
         (*base, "rates"),
         [

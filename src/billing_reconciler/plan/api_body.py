@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+CREDIT_TYPE = "CreditType"  # not a manifest kind: a credit type is referenced by its name
 # field -> (API field, kind of the referenced object)
 REFERENCE_FIELDS: dict[str, tuple[str, str]] = {
     "customer": ("customer_id", "Customer"),
     "rate_card": ("rate_card_id", "RateCard"),
     "product": ("product_id", "Product"),
     "billable_metric": ("billable_metric_id", "BillableMetric"),
+    # Credit types are named, not managed: the id of the one the backend lists by that name.
+    "credit_type": ("credit_type_id", CREDIT_TYPE),
+    "custom_credit_type": ("custom_credit_type_id", CREDIT_TYPE),
+    "fiat_credit_type": ("fiat_credit_type_id", CREDIT_TYPE),
 }
 REFERENCE_LIST_FIELDS: dict[str, tuple[str, str]] = {
     "applicable_products": ("applicable_product_ids", "Product"),

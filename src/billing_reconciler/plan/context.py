@@ -10,7 +10,7 @@ from ..canonical import dumps
 from ..manifests.document import Manifest
 from ..manifests.errors import Path, PendingProblem
 from ..store.store import Snapshot, StoredObject
-from .api_body import to_api
+from .api_body import CREDIT_TYPE, to_api
 from .operations import ref
 
 
@@ -25,6 +25,8 @@ class PlanContext:
         return self.snapshot.objects.get(address)
 
     def id_of(self, kind: str, key: str) -> str:
+        if kind == CREDIT_TYPE:  # by name (an unknown one is refused by credit_types.check_credit_types)
+            return self.snapshot.credit_types.get(key, key)
         address = f"{kind}/{key}"
         stored = self.snapshot.objects.get(address)
         if stored is not None and address not in self.creating:

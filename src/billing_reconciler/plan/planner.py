@@ -12,6 +12,7 @@ from ..manifests.document import Manifest
 from ..manifests.loader import locate_all
 from ..store.store import Snapshot
 from .context import PlanContext
+from .credit_types import check_credit_types
 from .diff import field_changes
 from .kinds import PLANNERS
 from .lifecycle import as_planned, desired_digest, protected_archive, record_for
@@ -77,7 +78,9 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
         if record is not None:
             records.append(record)
         if actual is None:
-            operations += planner.create(ctx, as_planned(written, None, digest))
+            planned = as_planned(written, None, digest)
+            check_credit_types(ctx, planned)
+            operations += planner.create(ctx, planned)
             continue
         manifest = as_planned(written, actual, digest)
         drifted = actual.drifted
@@ -85,6 +88,7 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
             drift.append(Drift(address, tuple(field_changes(actual.spec, manifest.spec))))
         if digest == actual.applied_digest and not drifted:
             continue
+        check_credit_types(ctx, manifest)
         if address in replace:
             refused = protected_archive(written, actual, "--replace (archive, then create again)",
                                         f"plan with --replace {address}")

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import canonical
-from .api_body import REFERENCE_FIELDS, REFERENCE_LIST_FIELDS
+from ..money import USD_CREDIT_TYPE_ID, USD_CREDIT_TYPE_NAME
+from .api_body import CREDIT_TYPE, REFERENCE_FIELDS, REFERENCE_LIST_FIELDS
 
 UNKNOWN_ITEM_PREFIX = "id-"
 # API field -> (manifest field, kind), the reverse of api_body's renames.
@@ -47,9 +48,14 @@ class Keys:
 
     objects: Mapping[str, str] = field(default_factory=dict)  # remote id -> key (ids are UUIDs: unique)
     items: Mapping[str, str] = field(default_factory=dict)  # item remote id -> key
+    # credit type id -> its name, as the backend lists them (credit types are named, not keyed)
+    credit_types: Mapping[str, str] = field(default_factory=lambda: {USD_CREDIT_TYPE_ID: USD_CREDIT_TYPE_NAME})
 
     def key_of(self, object_id: str) -> str:
         return self.objects.get(object_id, object_id)
+
+    def credit_type_name(self, credit_type_id: str, fallback: str | None = None) -> str:
+        return self.credit_types.get(credit_type_id) or fallback or credit_type_id
 
     def item_key(self, item_id: str) -> str:
         return self.items.get(item_id) or unknown_item_key(item_id)
@@ -63,13 +69,14 @@ def _from_api(value: Any, keys: Keys) -> Any:
     out: dict[str, Any] = {}
     for name, item in value.items():
         if name in _REFERENCES and isinstance(item, str):
-            out[_REFERENCES[name][0]] = keys.key_of(item)
+            field_name, kind = _REFERENCES[name]
+            out[field_name] = keys.credit_type_name(item) if kind == CREDIT_TYPE else keys.key_of(item)
         elif name in _REFERENCE_LISTS and isinstance(item, list):
             out[_REFERENCE_LISTS[name][0]] = [keys.key_of(i) for i in item]
         elif name == "product" and isinstance(item, dict) and "id" in item:
             out["product"] = keys.key_of(item["id"])
         elif name == "credit_type" and isinstance(item, dict) and "id" in item:
-            out["credit_type_id"] = item["id"]
+            out["credit_type"] = keys.credit_type_name(item["id"], item.get("name"))
         elif name == "schedule_items" and isinstance(item, list):
             out[name] = [{k: _from_api(v, keys) for k, v in s.items() if k not in ("id", "invoice_id")} for s in item]
         else:
@@ -159,6 +166,15 @@ READERS: dict[str, Callable[[dict[str, Any], Keys], dict[str, Any]]] = {
 API_TYPES = {"BillableMetric": "billable_metric", "Product": "product", "RateCard": "rate_card",
              "Customer": "customer", "Contract": "contract"}
 KINDS_OF_TYPE = {v: k for k, v in API_TYPES.items()}
+# What a backend session lists besides the kinds: the credit types (GET /v1/credit-types/list).
+LISTED_TYPES = {**API_TYPES, CREDIT_TYPE: "credit_type"}
+
+
+def credit_type_names(session) -> dict[str, str]:
+    """id -> name of every credit type the backend lists (USD always among them)."""
+    names = {USD_CREDIT_TYPE_ID: USD_CREDIT_TYPE_NAME}
+    names.update({c["id"]: c["name"] for c in session.list(CREDIT_TYPE) if c.get("id") and c.get("name")})
+    return names
 
 
 def read(kind: str, api: dict[str, Any], keys: Keys) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..apply.backends import Backend
 from ..specform import spec_text
 from ..store.store import Snapshot, Store
-from .readers import Keys, read
+from .readers import Keys, credit_type_names, read
 
 
 def refresh(store: Store, snapshot: Snapshot, backend: Backend) -> Snapshot:
@@ -22,11 +22,12 @@ def refresh(store: Store, snapshot: Snapshot, backend: Backend) -> Snapshot:
         return snapshot
     # A contract names its customer's billing provider configuration: every mapping is needed.
     snapshot.load_items()
-    keys = Keys({obj.remote_id: obj.key for obj in snapshot.objects.values()},
-                {item.remote_id: item.key for obj in snapshot.objects.values() for item in obj.items
-                 if not item.archived})
     with store.reading() as conn:
         session = backend.session(conn)
+        keys = Keys({obj.remote_id: obj.key for obj in snapshot.objects.values()},
+                    {item.remote_id: item.key for obj in snapshot.objects.values() for item in obj.items
+                     if not item.archived},
+                    credit_type_names(session))
         reads = _read_all(session, stale, getattr(backend, "parallelism", 1)) \
             if getattr(backend, "remote", False) else (session.get(obj.kind, obj.remote_id) for obj in stale)
         for obj, api in zip(stale, reads):

@@ -26,19 +26,22 @@ Decisions where the sources are silent:
   rolled-over commit records `rolled_over_from {contract_id, commit_id}`; seed 003 says "between
   contract periods". So within one contract it changes nothing; `rollover.py` computes what a
   RENEWAL transition would carry over, for when transitions exist.
+- A balance pays only charges in its own credit type (its access schedule's or access amount's;
+  USD cents by default): Metronome's pricing-units page says usage priced in a custom pricing unit
+  "burns down credits and prepaid commits with access schedules in that custom pricing unit".
 - `access_type: QUANTITY` and `rate_type: COMMIT_RATE` are not modelled: balances are drawn in
   cents at list price.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..money import round_cents, to_decimal
+from ..money import USD_CREDIT_TYPE_NAME, round_cents, to_decimal
 from .invoices import DRAWDOWN, POSTPAID_TRUEUP, USAGE_CHARGE, LineItem
 from .schedule import DatedCharge, occurrences
 from .timegrid import ts
@@ -94,6 +97,7 @@ class Segment:
     generation: int = 0
     rollover_fraction: Decimal | None = None
     postpaid: bool = False
+    credit_type: str = USD_CREDIT_TYPE_NAME
     used: Decimal = Decimal(0)
     opened: bool = False
 
@@ -112,8 +116,10 @@ def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, M
     priority = to_decimal(item["priority"]) if item.get("priority") is not None else None
     rollover = to_decimal(item["rollover_fraction"]) if item.get("rollover_fraction") is not None else None
     postpaid = kind == COMMIT and item.get("type") == "POSTPAID"
+    credit_type = item["access_schedule"].get("credit_type") or USD_CREDIT_TYPE_NAME
     return [Segment(item["key"], kind, name, item["product"], priority, ts(s["starting_at"]), ts(s["ending_before"]),
-                    to_decimal(s["amount"]), Scope.of(item), rollover_fraction=rollover, postpaid=postpaid)
+                    to_decimal(s["amount"]), Scope.of(item), rollover_fraction=rollover, postpaid=postpaid,
+                    credit_type=credit_type)
             for s in item["access_schedule"]["schedule_items"]]
 
 
@@ -127,6 +133,9 @@ def carried_over(segment: Segment) -> Decimal:
 @dataclass
 class Ledger:
     segments: list[Segment] = field(default_factory=list)
+    # The segments by start, and how many of them are open (drawing moves forward in time).
+    _pending: list[Segment] | None = field(default=None, init=False, repr=False)
+    _opened: int = field(default=0, init=False, repr=False)
 
     def _open(self, segment: Segment) -> None:
         segment.opened = True
@@ -139,31 +148,58 @@ class Ledger:
                 self._open(s)
         segment.amount += sum((carried_over(s) for s in previous), Decimal(0))
 
-    def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]]) -> None:
-        """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`."""
-        pending = sorted(self.segments, key=lambda s: (s.start, s.order()))
-        i = 0
-        for line, product in sorted(charges, key=lambda c: (c[0].starting_at, c[0].product)):
-            if line.kind != USAGE_CHARGE or line.total <= 0:
+    def open_until(self, t: datetime) -> list[Segment]:
+        """Open every segment that starts at or before t; the opened ones, in start order."""
+        if self._pending is None:
+            self._pending = sorted(self.segments, key=lambda s: (s.start, s.order()))
+        pending, i = self._pending, self._opened
+        while i < len(pending) and pending[i].start <= t:
+            self._open(pending[i])
+            i += 1
+        self._opened = i
+        return pending[:i]
+
+    def add(self, segment: Segment) -> None:
+        """A balance that appears while drawing (a threshold commit); it opens at its start."""
+        self.segments.append(segment)
+        if self._pending is not None:
+            i = self._opened
+            self._pending[i:] = sorted([*self._pending[i:], segment], key=lambda s: (s.start, s.order()))
+
+    def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]],
+             after_window: Callable[[datetime, list[LineItem]], None] | None = None) -> None:
+        """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`.
+        `after_window(end, lines)` is called once the charges of each time window (lines with the
+        same starting_at) are drawn, with the window's end and lines (rating.thresholds)."""
+        ordered = sorted(charges, key=lambda c: (c[0].starting_at, c[0].product))
+        first = 0  # the window's first line
+        for n, (line, product) in enumerate(ordered):
+            self._draw_one(line, product)
+            if after_window is not None and (n + 1 == len(ordered) or ordered[n + 1][0].starting_at != line.starting_at):
+                after_window(line.ending_before or line.starting_at, [li for li, _ in ordered[first:n + 1]])
+                first = n + 1
+
+    def _draw_one(self, line: LineItem, product: Mapping[str, Any]) -> None:
+        if line.kind != USAGE_CHARGE or line.total <= 0:
+            return
+        t = line.starting_at
+        opened = self.open_until(t)
+        due = line.total - sum(line.paid_by.values(), Decimal(0)) - sum(line.counts_toward.values(), Decimal(0))
+        for seg in sorted((s for s in opened if s.end > t and s.remaining > 0), key=Segment.order):
+            if due <= 0:
+                break
+            if seg.credit_type != line.credit_type:
                 continue
-            t = line.starting_at
-            while i < len(pending) and pending[i].start <= t:
-                self._open(pending[i])
-                i += 1
-            due = line.total - sum(line.paid_by.values(), Decimal(0)) - sum(line.counts_toward.values(), Decimal(0))
-            for seg in sorted((s for s in pending[:i] if s.end > t and s.remaining > 0), key=Segment.order):
-                if due <= 0:
-                    break
-                if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
-                    continue
-                if not seg.scope.applies(line.product, product, line.group_values):
-                    continue
-                take = min(due, seg.remaining)
-                seg.used += take
-                due -= take
-                label = seg.key if seg.seat is None else f"{seg.key}[{seg.seat}]"
-                drawn = line.counts_toward if seg.postpaid else line.paid_by
-                drawn[label] = drawn.get(label, Decimal(0)) + take
+            if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
+                continue
+            if not seg.scope.applies(line.product, product, line.group_values):
+                continue
+            take = min(due, seg.remaining)
+            seg.used += take
+            due -= take
+            label = seg.key if seg.seat is None else f"{seg.key}[{seg.seat}]"
+            drawn = line.counts_toward if seg.postpaid else line.paid_by
+            drawn[label] = drawn.get(label, Decimal(0)) + take
 
 
 def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[LineItem]:
@@ -178,7 +214,8 @@ def drawdown_lines(lines: Iterable[LineItem], segments: list[Segment]) -> list[L
         seg = by_label[label]
         out.append(LineItem(seg.name, seg.product, Decimal(1), -amount, -amount, kind=DRAWDOWN,
                             commit=seg.key if seg.kind == COMMIT else None,
-                            credit=seg.key if seg.kind == CREDIT else None, seat=seg.seat))
+                            credit=seg.key if seg.kind == CREDIT else None, seat=seg.seat,
+                            credit_type=seg.credit_type))
     return out
 
 
@@ -197,6 +234,7 @@ def postpaid_trueups(contract: Mapping[str, Any], lines: Iterable[LineItem],
                          if line.starting_at is not None and line.starting_at < at), Decimal(0))
             unmet = committed - drawn
             if unmet > 0:
-                out.append(DatedCharge(at, LineItem(name, commit["product"], Decimal(1), unmet, unmet,
-                                                    kind=POSTPAID_TRUEUP, commit=commit["key"])))
+                out.append(DatedCharge(at, LineItem(
+                    name, commit["product"], Decimal(1), unmet, unmet, kind=POSTPAID_TRUEUP, commit=commit["key"],
+                    credit_type=commit["invoice_schedule"].get("credit_type") or USD_CREDIT_TYPE_NAME)))
     return out

@@ -14,6 +14,8 @@ Decisions where the sources are silent:
   usage tiers do. A line's quantity is the spend (cents), its unit price the fraction.
 - A composite line is a usage charge (the API's line-item type `usage` covers "a usage product or
   composite product"), so commits and credits that apply to the composite can pay it.
+- Credit types: a PERCENTAGE rate "takes the credit type of the rates it applies to" (reference
+  §1.4), so spend is summed per credit type and each credit type's spend gets its own line in it.
 - `exclude_free_usage` changes no amount ($0 lines add nothing to the spend) and is not modelled.
 """
 
@@ -55,21 +57,22 @@ def composite_lines(card: Mapping[str, Any] | None, contract: Mapping[str, Any],
     for key in composites:
         product = products[key]
         wanted = components(key, products)
-        spend: dict[tuple[datetime, datetime], Decimal] = {}
+        spend: dict[tuple[datetime, datetime, str], Decimal] = {}
         for line in [*period_lines, *out]:
             if line.kind == USAGE_CHARGE and line.product in wanted and line.starting_at is not None:
-                slice_ = (line.starting_at, line.ending_before)
+                slice_ = (line.starting_at, line.ending_before, line.credit_type)
                 spend[slice_] = spend.get(slice_, Decimal(0)) + line.total
-        used = Decimal(0)
-        for (a, b), base in sorted(spend.items()):
+        used: dict[str, Decimal] = {}
+        for (a, b, credit_type), base in sorted(spend.items()):
             if base <= 0:
                 continue
             found = price_at(card, contract, key, product, a, {}, {})
             if found is None or not found.entitled:
                 continue
-            for band in bands(found.price, used, base):
+            for band in bands(found.price, used.get(credit_type, Decimal(0)), base):
                 out.append(LineItem(product.get("name", key), key, band.quantity, band.unit_price,
                                     round_cents(band.quantity * band.unit_price), kind=USAGE_CHARGE,
-                                    override=found.price.override, tier=band.tier, starting_at=a, ending_before=b))
-            used += base
+                                    override=found.price.override, tier=band.tier, starting_at=a, ending_before=b,
+                                    credit_type=credit_type))
+            used[credit_type] = used.get(credit_type, Decimal(0)) + base
     return out

@@ -28,6 +28,7 @@ from typing import Any
 from ..money import round_cents, to_decimal
 from .balances import COMMIT, CREDIT, Ledger, Segment, access_segments, drawdown_lines, postpaid_trueups
 from .composite import composite_lines, composite_order
+from .credit_types import fiat_credit_type, one_per_credit_type, price_credit_type
 from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
@@ -35,6 +36,7 @@ from .pro_services import pro_service_charges
 from .schedule import DatedCharge, assemble, scheduled_charges, statement_periods
 from .state import BillingState, UsageFilterPeriod
 from .subscriptions import recurring_balances, subscription_charges
+from .thresholds import ThresholdBilling, daily_cuts
 from .timegrid import ts
 
 _QTY_ROUNDING = {"ROUND_UP": ROUND_UP, "ROUND_DOWN": ROUND_DOWN, "ROUND_HALF_UP": ROUND_HALF_UP}
@@ -106,6 +108,7 @@ def prepare_contract(state: BillingState, key: str, until: datetime) -> Prepared
     points |= {ts(x) for x in pricing_cuts(card, spec)}
     points |= {ts(f.starting_at) for f in filters}
     points |= {s.start for s in segments} | {s.end for s in segments}
+    points |= daily_cuts(spec, start, horizon)  # threshold billing is evaluated per day
     cuts = sorted(p for p in points if start <= p <= horizon)
     return PreparedContract(key, spec["customer"], spec, card, start, end, periods, segments, charges, cuts,
                             filters, tuple(seat_keys))
@@ -317,14 +320,20 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
             line = LineItem(product.get("name", pk), pk, band.quantity, band.unit_price,
                             round_cents(band.quantity * band.unit_price), kind=USAGE_CHARGE,
                             group_values=shown, override=found.price.override, tier=band.tier,
-                            starting_at=a, ending_before=b)
+                            starting_at=a, ending_before=b, credit_type=price_credit_type(found, c.spec))
             lines_by_period.setdefault(pidx, []).append(line)
             charges.append((line, product))
     for lines in lines_by_period.values() if composites else ():
         extra = composite_lines(c.card, c.spec, state.products, composites, lines)
         lines += extra
         charges += [(line, state.products[line.product]) for line in extra]
-    Ledger(c.segments).draw(charges)
+    ledger = Ledger(c.segments)
+    thresholds = ThresholdBilling.of(c.spec, state.products, ledger, c.period_starts, fiat_credit_type(c.card),
+                                     c.start)
+    ledger.draw(charges, thresholds.after_window if thresholds else None)
     usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
     trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)
-    return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)
+    invoices = assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)
+    if thresholds:
+        invoices += thresholds.invoices(c.customer, c.key, until)
+    return one_per_credit_type(invoices, c.card)

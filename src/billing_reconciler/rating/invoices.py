@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..money import format_decimal
+from ..money import USD_CREDIT_TYPE_NAME, format_decimal
 from ..timeutil import format_timestamp
 
 USAGE = "USAGE"
@@ -27,6 +27,9 @@ COMMIT_PURCHASE = "commit_purchase"
 POSTPAID_TRUEUP = "postpaid_trueup"
 PROFESSIONAL_SERVICE = "professional_service"
 DRAWDOWN = "drawdown"
+# What of a custom credit type's charges no balance in that type paid, billed in the fiat type at
+# the rate card's conversion: negative on the custom type's invoice, positive on the fiat one's.
+CONVERSION = "conversion"
 
 
 @dataclass
@@ -50,10 +53,12 @@ class LineItem:
     # For charge lines: the POSTPAID commits it counts toward, key -> amount. The customer pays the
     # line; the amount only brings the commitment closer to being met (no drawdown line).
     counts_toward: dict[str, Decimal] = field(default_factory=dict)
+    # The credit type (pricing unit) the amounts are in, by name; the line's invoice is in it too.
+    credit_type: str = USD_CREDIT_TYPE_NAME
 
     @property
     def is_drawdown(self) -> bool:
-        return self.kind == DRAWDOWN
+        return self.kind == DRAWDOWN or (self.kind == CONVERSION and self.total < 0)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -86,6 +91,8 @@ class Invoice:
     start_timestamp: datetime
     end_timestamp: datetime
     line_items: list[LineItem] = field(default_factory=list)
+    # Every amount on the invoice is in this credit type (one invoice per credit type).
+    credit_type: str = USD_CREDIT_TYPE_NAME
 
     @property
     def issued_at(self) -> datetime:
@@ -101,7 +108,8 @@ class Invoice:
         return sum((li.total for li in self.line_items), Decimal(0))
 
     def sort_key(self) -> tuple:
-        return (self.customer, self.contract, self.start_timestamp, self.type != SCHEDULED, self.end_timestamp)
+        return (self.customer, self.contract, self.start_timestamp, self.type != SCHEDULED, self.end_timestamp,
+                self.credit_type != USD_CREDIT_TYPE_NAME, self.credit_type)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -109,6 +117,7 @@ class Invoice:
             "start_timestamp": format_timestamp(self.start_timestamp),
             "end_timestamp": format_timestamp(self.end_timestamp),
             "issued_at": format_timestamp(self.issued_at),
+            "credit_type": self.credit_type,
             "line_items": [li.to_json() for li in self.line_items],
             "subtotal": format_decimal(self.subtotal), "total": format_decimal(self.total),
         }

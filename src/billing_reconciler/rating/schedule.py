@@ -30,7 +30,7 @@ from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from ..money import round_cents, to_decimal
+from ..money import USD_CREDIT_TYPE_NAME, round_cents, to_decimal
 from . import timegrid
 from .invoices import COMMIT_PURCHASE, SCHEDULED, SCHEDULED_CHARGE, USAGE, Invoice, LineItem
 from .timegrid import ts
@@ -117,16 +117,19 @@ def scheduled_charges(contract: Mapping[str, Any], products: Mapping[str, Mappin
     out: list[DatedCharge] = []
     for sc in [*contract.get("scheduled_charges", []), *contract.get("discounts", [])]:
         name = sc.get("name") or products.get(sc["product"], {}).get("name", sc["product"])
+        credit_type = sc["schedule"].get("credit_type") or USD_CREDIT_TYPE_NAME
         for at, q, p, total in occurrences(sc["schedule"]):
-            out.append(DatedCharge(at, LineItem(name, sc["product"], q, p, total, kind=SCHEDULED_CHARGE)))
+            out.append(DatedCharge(at, LineItem(name, sc["product"], q, p, total, kind=SCHEDULED_CHARGE,
+                                                credit_type=credit_type)))
     for commit in contract.get("commits", []):
         schedule = commit.get("invoice_schedule")
         if not schedule or commit.get("type") == "POSTPAID":
             continue  # a complimentary commit; a POSTPAID one is trued up (balances.postpaid_trueups)
         name = commit.get("name") or products.get(commit["product"], {}).get("name", commit["product"])
+        credit_type = schedule.get("credit_type") or USD_CREDIT_TYPE_NAME
         for at, q, p, total in occurrences(schedule):
             out.append(DatedCharge(at, LineItem(name, commit["product"], q, p, total, kind=COMMIT_PURCHASE,
-                                                commit=commit["key"])))
+                                                commit=commit["key"], credit_type=credit_type)))
     return out
 
 

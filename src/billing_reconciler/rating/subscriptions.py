@@ -37,7 +37,7 @@ from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ..money import round_cents, to_decimal
+from ..money import USD_CREDIT_TYPE_NAME, round_cents, to_decimal
 from . import timegrid
 from .balances import COMMIT, CREDIT, Scope, Segment
 from .invoices import COMMIT_PURCHASE, SUBSCRIPTION_CHARGE, LineItem
@@ -224,6 +224,7 @@ def recurring_balances(contract: Mapping[str, Any], item: Mapping[str, Any], kin
     name = item.get("name") or products.get(item["product"], {}).get("name", item["product"])
     priority = to_decimal(item["priority"]) if item.get("priority") is not None else None
     unit = to_decimal(item["access_amount"]["unit_price"])
+    access_credit_type = item["access_amount"].get("credit_type") or USD_CREDIT_TYPE_NAME
     invoice = item.get("invoice_amount")
     proration = item.get("proration", "FIRST_AND_LAST")
     rounding = item.get("proration_rounding") or {}
@@ -251,13 +252,14 @@ def recurring_balances(contract: Mapping[str, Any], item: Mapping[str, Any], kin
         if amount > 0:
             segments.append(Segment(item["key"], kind, name, item["product"], priority, a, access_end, amount, scope,
                                     seat=seat, seat_key=seat_key, chain=(item["key"], seat), generation=g,
-                                    rollover_fraction=rollover))
+                                    rollover_fraction=rollover, credit_type=access_credit_type))
         if invoice and kind == COMMIT:
             q = to_decimal(invoice["quantity"]) * count
             total = apply_rounding(to_decimal(invoice["unit_price"]) * q * share, rounding.get("invoice"))
             if total > 0:
                 charges.append(DatedCharge(a, LineItem(name, item["product"], q, to_decimal(invoice["unit_price"]) * share,
-                                                       total, kind=COMMIT_PURCHASE, commit=item["key"], seat=seat),
+                                                       total, kind=COMMIT_PURCHASE, commit=item["key"], seat=seat,
+                                                       credit_type=invoice.get("credit_type") or USD_CREDIT_TYPE_NAME),
                                            ON_SCHEDULE))
 
     for g, (gs, ge) in enumerate(gens):

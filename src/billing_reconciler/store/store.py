@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from .. import canonical
+from ..money import USD_CREDIT_TYPE_ID, USD_CREDIT_TYPE_NAME
 from ..timeutil import utc_now
 
 # The table models and migrations (sqlmodel, pydantic) are imported by init() and
@@ -176,6 +177,9 @@ class Snapshot:
     gone: dict[str, StoredObject] = field(default_factory=dict)
     # Reads objects' sub-items on first use: (snapshot, objects, all of them?) (set by Store.snapshot).
     items_loader: Callable[[Snapshot, list[StoredObject], bool], None] | None = field(default=None, repr=False, compare=False)
+    # The backend's credit types, name -> id (plan/credit_types.py reads them, like a Terraform data
+    # source, on every plan); USD until they are read.
+    credit_types: dict[str, str] = field(default_factory=lambda: {USD_CREDIT_TYPE_NAME: USD_CREDIT_TYPE_ID})
 
     @property
     def initialized(self) -> bool:

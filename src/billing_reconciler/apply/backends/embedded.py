@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from ...emulator.engine import Emulator
 from ...emulator.refusals import RequestRefused
 from ...plan.operations import Request
-from ...plan.readers import API_TYPES
+from ...plan.readers import API_TYPES, LISTED_TYPES
 from ...store.emulator_repo import EmulatorRepo
 from . import BackendError
 
@@ -34,7 +34,7 @@ class EmbeddedSession:
         return self.emulator.get(API_TYPES[kind], remote_id)
 
     def list(self, kind: str) -> list[dict[str, Any]]:
-        return self.emulator.list(API_TYPES[kind])
+        return self.emulator.list(LISTED_TYPES[kind])
 
     def flush(self) -> dict[str, int]:
         return self.emulator.flush()

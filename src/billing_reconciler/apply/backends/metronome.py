@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ... import canonical
+from ...plan.api_body import CREDIT_TYPE
 from ...plan.operations import Request
 from . import BackendError
 
@@ -337,6 +338,8 @@ class MetronomeSession:
             for customer in self._customers():
                 out += self.contracts_of(customer["id"])
             return out
+        if kind == CREDIT_TYPE:  # made in Metronome's UI: the API only lists them
+            return self._pages("GET", "/v1/credit-types/list", None)
         raise KeyError(kind)
 
     def contracts_of(self, customer_id: str) -> list[dict[str, Any]]:

@@ -449,7 +449,8 @@ UPDATERS = {
 }
 
 
-THRESHOLD_CLEARABLE = ("discount_configuration", "custom_credit_type_id")  # nullable in update_*_threshold_configuration
+# Nullable in update_*_threshold_configuration: manifest field -> API field.
+THRESHOLD_CLEARABLE = {"discount_configuration": "discount_configuration", "custom_credit_type": "custom_credit_type_id"}
 
 
 def _thresholds(ctx: PlanContext, before: dict, after: dict, edit: Edit) -> None:
@@ -463,9 +464,9 @@ def _thresholds(ctx: PlanContext, before: dict, after: dict, edit: Edit) -> None
         key = ("add_" if old is None else "update_") + name
         body = ctx.api(new)
         # update_* is a partial update: a field the manifest no longer has is cleared with null.
-        for field in THRESHOLD_CLEARABLE:
+        for field, api_field in THRESHOLD_CLEARABLE.items():
             if old is not None and field in old and field not in new:
-                body[field] = None
+                body[api_field] = None
         edit.body[key] = body
         edit.changes.append(Change(name, old, after.get(name)))
 
