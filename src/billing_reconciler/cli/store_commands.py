@@ -185,7 +185,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
     if plan_file:
         try:
             given = read_plan_document(plan_file)
-            plan_from_json(given)
+            saved = plan_from_json(given)
         except PlanFileError as exc:
             fail(str(exc))
         except (AttributeError, KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
@@ -193,7 +193,7 @@ def apply_command(settings: Settings, plan_file, auto_approve, lock_timeout, tar
             what = f"missing field {exc}" if isinstance(exc, KeyError) else "unexpected structure"
             fail(f"{plan_file} is not a plan file written by `billing-reconciler plan --out` ({what}); "
                  "make a new one with `billing-reconciler plan --out FILE`")
-        _check_same_backend(settings, plan)
+        _check_same_backend(settings, saved)
         plan, secrets = _rederive(settings, store, plan_file, given)
     else:
         store, plan, secrets = _make_plan(settings, targets, prune, replace)
