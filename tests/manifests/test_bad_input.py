@@ -56,6 +56,13 @@ EXPECTED: dict[str, list[E]] = {
     'dangling-commit-in-override-specifier': [
         e('customer.yaml', 43, 21, 'Contract/acme-2024', 'spec.overrides[0].override_specifiers[0].commits[0]', "no commits item has key 'prepaid-2025' on this contract", "did you mean 'prepaid-2024'?"),
     ],
+    'dangling-transition-contract': [
+        e('customer.yaml', 89, 11, 'Contract/acme-2025', 'spec.transition.from', 'Contract/acme-2042 does not exist'),
+    ],
+    'transition-from-another-customers-contract': [
+        e('customer.yaml', 96, 11, 'Contract/globex-2025', 'spec.transition.from',
+          'Contract/acme-2024 belongs to Customer/acme, not to Customer/globex', 'same customer'),
+    ],
     'dangling-customer': [
         e('customer.yaml', 18, 13, 'Contract/acme-2024', 'spec.customer', 'Customer/acme-corp does not exist', "did you mean 'acme'?"),
     ],

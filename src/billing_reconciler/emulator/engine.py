@@ -40,7 +40,7 @@ CREDIT_TYPE_NAMES = {USD_CREDIT_TYPE_ID: "USD (cents)"}
 # Where each referenced id must point (field name -> object type); checked anywhere in a body.
 REFERENCES = {
     "customer_id": "customer", "contract_id": "contract", "rate_card_id": "rate_card",
-    "billable_metric_id": "billable_metric", "product_id": "product",
+    "billable_metric_id": "billable_metric", "product_id": "product", "from_contract_id": "contract",
 }
 REFERENCE_LISTS = {"applicable_product_ids": "product", "composite_product_ids": "product"}
 
@@ -427,8 +427,38 @@ def create_contract(emu: Emulator, _p, body):
             contract[name] = api_shape(value)
     link_subscriptions(contract, temporary)
     _check_subscription_links(contract)
+    old = _transition(emu, contract, body.get("transition"))
+    if old is not None:
+        emu.put("contract", old)
     emu.put("contract", contract)
     return {"data": {"id": contract["id"]}}
+
+
+def _transition(emu: Emulator, contract: dict[str, Any], transition: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A SUPERSEDE or RENEWAL transition ends the old contract (same customer, not archived, started
+    before) at the new one's start, unless it ends earlier, and both record the transition
+    (ContractV2 `transitions`). Returns the changed old contract."""
+    if not transition:
+        return None
+    field = "transition.from_contract_id"
+    old = emu.editable("contract", transition["from_contract_id"], field)
+    if old.get("customer_id") != contract["customer_id"] or old.get("archived_at") is not None:
+        raise refused(400, f"contract {old['id']} is not an active contract of customer {contract['customer_id']}", field)
+    if _instant(contract["starting_at"]) <= _instant(old["starting_at"]):
+        raise refused(400, f"a transition's new contract must start after the contract it replaces "
+                           f"({old['starting_at']})", "starting_at")
+    if old.get("ending_before") is None or _instant(contract["starting_at"]) < _instant(old["ending_before"]):
+        old["ending_before"] = contract["starting_at"]
+    entry = {"type": transition["type"].upper(), "from_contract_id": old["id"], "to_contract_id": contract["id"]}
+    old.setdefault("transitions", []).append(entry)
+    contract.setdefault("transitions", []).append(dict(entry))
+    return old
+
+
+def _instant(text: str):
+    from ..timeutil import parse_timestamp
+
+    return parse_timestamp(text)
 
 
 def _contract_billing_provider(emu: Emulator, body, value: dict[str, Any]) -> dict[str, Any]:

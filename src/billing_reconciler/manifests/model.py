@@ -576,6 +576,22 @@ class PrepaidBalanceThresholdConfiguration(Spec):
     threshold_balance_specifiers: list[dict[str, Any]] | None = None
 
 
+class FutureInvoiceBehavior(Spec):
+    trueup: UpperEnum("REMOVE", "AS_IS") | None = None
+
+
+class ContractTransition(Spec):
+    """The contract this one supersedes or renews: `transition.from_contract_id` in the API, the
+    other contract's key here (`from`, a Python keyword, hence the alias). The old contract ends
+    where this one starts."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=False)
+
+    from_: Ref = Field(alias="from", description="The key of the contract this one supersedes or renews")
+    type: UpperEnum("SUPERSEDE", "RENEWAL")
+    future_invoice_behavior: FutureInvoiceBehavior | None = None
+
+
 class ContractSpec(Spec):
     customer: Ref
     name: str | None = None
@@ -601,6 +617,7 @@ class ContractSpec(Spec):
     scheduled_charges_on_usage_invoices: UpperEnum("ALL") | None = None
     net_payment_terms_days: NonNegative | None = None
     custom_fields: dict[str, str] | None = None
+    transition: ContractTransition | None = None
 
     # The keyed lists of a contract; each item's `key` is unique within its list.
     KEYED_LISTS: ClassVar[tuple[str, ...]] = (

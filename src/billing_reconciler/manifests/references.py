@@ -30,6 +30,7 @@ REFERENCES: dict[str, list[tuple[str, str]]] = {
     "Contract": [
         ("customer", "Customer"),
         ("rate_card", "RateCard"),
+        ("transition.from", "Contract"),
         *[
             (f"{term}[*].{field}", "Product")
             for term in ("commits", "credits", "recurring_commits", "recurring_credits")
@@ -62,7 +63,7 @@ VIEW_FIELDS: dict[str, list[str]] = {
     "RateCard": ["aliases", "rates[*].product", "rates[*].rate_type", "rates[*].billing_frequency"],
     "Customer": ["ingest_aliases", "customer_billing_provider_configurations[*].key"],
     "Contract": [
-        "customer", "rate_card", "starting_at", "rate_card_alias",
+        "customer", "rate_card", "starting_at", "rate_card_alias", "transition.from",
         "billing_provider_configuration.billing_provider_configuration",
         "subscriptions[*].subscription_rate.product", "subscriptions[*].subscription_rate.billing_frequency",
         *[f"{name}[*].key" for name in ("commits", "credits", "recurring_commits", "recurring_credits")],
@@ -275,6 +276,7 @@ def check_references(views: list[View], complete: bool = True) -> list[PendingPr
     problems.extend(_check_ingest_aliases(by_kind))
     problems.extend(_check_rate_card_aliases(by_kind))
     problems.extend(_check_contract_links(by_kind, complete))
+    problems.extend(_check_transitions(by_kind))
     problems.extend(_check_group_keys(by_kind))
     return problems
 
@@ -404,6 +406,40 @@ def _check_contract_links(by_kind: dict[str, dict[str, View]], complete: bool) -
                         f"RateCard/{card.name} has no SUBSCRIPTION rate for product {pair[0]} billed {pair[1]}; "
                         "add that rate to the card or pick one it has",
                     )
+
+
+def _check_transitions(by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
+    """A transition names an earlier contract of the same customer, which it ends at its start;
+    a contract is ended by one transition at most. (An unknown key is reported as a dangling
+    reference.)"""
+    contracts = by_kind.get("Contract", {})
+    ended_by: dict[str, View] = {}
+    for view in sorted(contracts.values(), key=lambda v: v.name):
+        transition = view.spec.get("transition")
+        old_key = transition.get("from") if isinstance(transition, dict) else None
+        old = contracts.get(old_key) if isinstance(old_key, str) else None
+        if old is None:
+            continue
+        path = ("spec", "transition", "from")
+        if old is view:
+            yield view.problem(path, "a contract cannot transition from itself; name the contract it replaces")
+            continue
+        if old.spec.get("customer") != view.spec.get("customer"):
+            yield view.problem(path, f"{old.address} belongs to Customer/{old.spec.get('customer')}, not to "
+                                     f"Customer/{view.spec.get('customer')}; a transition replaces a contract of "
+                                     "the same customer")
+            continue
+        start, old_start = _time(view.spec.get("starting_at")), _time(old.spec.get("starting_at"))
+        if start is not None and old_start is not None and start <= old_start:
+            yield view.problem(("spec", "starting_at"),
+                               f"the transition from {old.address} ends it at this contract's starting_at "
+                               f"({_ts(start)}), which must be after {old.address} starts ({_ts(old_start)})")
+            continue
+        if old_key in ended_by:
+            yield view.problem(path, f"{old.address} is already replaced by {ended_by[old_key].address}; a "
+                                     "contract is ended by one transition: chain them (from the newest)")
+            continue
+        ended_by[old_key] = view
 
 
 def _check_rate_card_alias(view: View, spans: AliasSpans) -> Iterator[PendingProblem]:

@@ -16,6 +16,7 @@ REFERENCE_FIELDS: dict[str, tuple[str, str]] = {
     "rate_card": ("rate_card_id", "RateCard"),
     "product": ("product_id", "Product"),
     "billable_metric": ("billable_metric_id", "BillableMetric"),
+    "from": ("from_contract_id", "Contract"),  # a contract's transition.from
 }
 REFERENCE_LIST_FIELDS: dict[str, tuple[str, str]] = {
     "applicable_products": ("applicable_product_ids", "Product"),

@@ -16,6 +16,7 @@ from .diff import field_changes
 from .kinds import PLANNERS
 from .operations import Change, Operation
 from .plan import Drift, Plan
+from .transitions import ended_by_transitions
 
 # Dependency order of the kinds (manifests.model.KIND_ORDER, repeated here so that planning
 # does not import the pydantic models: a no-op plan never validates anything).
@@ -38,6 +39,7 @@ def _check_addresses(option: str, addresses: tuple[str, ...], known: set[str]) -
 
 def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_digest: str = "",
                targets: tuple[str, ...] = (), prune: bool = False, replace: tuple[str, ...] = ()) -> Plan:
+    manifests, transition_reasons = ended_by_transitions(manifests)
     desired = {m.address: m for m in manifests}
     _check_addresses("--target", targets, set(desired) | set(snapshot.objects))
     _check_addresses("--replace", replace, set(desired) | set(snapshot.objects))
@@ -75,7 +77,8 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
             operations += [_as_replace(op) for op in planner.archive(ctx, actual)]
             operations += [_as_replace(op) for op in planner.create(ctx, manifest)]
             continue
-        reason = "drifted: changed outside the manifests" if drifted else "changed in manifests"
+        reason = ("drifted: changed outside the manifests" if drifted
+                  else transition_reasons.get(address, "changed in manifests"))
         ops = planner.update(ctx, manifest, actual, reason)
         operations += [_mark_drift(op) for op in ops] if drifted else ops
 

@@ -32,6 +32,7 @@ from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
 from .pro_services import pro_service_charges
+from .rollover import renewal_balances
 from .schedule import DatedCharge, assemble, scheduled_charges, statement_periods
 from .state import BillingState, UsageFilterPeriod
 from .subscriptions import recurring_balances, subscription_charges
@@ -270,14 +271,22 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
         per_contract.setdefault(k[0], []).append((k, v))
     invoices: list[Invoice] = []
     composites = composite_order(state.products)
-    for c in prepared:
+    rated: dict[str, list[Segment]] = {}
+    # In start order: a renewal starts with what the contract it renews left (rating.rollover).
+    for c in sorted(prepared, key=lambda p: (p.start, p.key)):
+        c.segments += renewal_balances(c.spec, c.start, c.end or _horizon(c), rated)
         invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, composites, until)
+        rated[c.key] = c.segments
     if start is not None:
         invoices = [inv for inv in invoices
                     if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
                         else inv.start_timestamp >= start)]
     invoices.sort(key=Invoice.sort_key)
     return RatingResult(invoices, unattributed, unbilled, {c.key: c.segments for c in prepared})
+
+
+def _horizon(c: PreparedContract) -> datetime:
+    return c.periods[-1][1] if c.periods else c.start
 
 
 def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ...]:
