@@ -81,3 +81,33 @@ def test_supersede_rates_on_the_new_contract_and_carries_nothing_over():
         ("acme-2025", "USAGE", "2025-02-01", D(14000), D(14000)),
     ]
     assert result.balances["acme-2025"] == []
+
+
+def test_the_replaced_contract_bills_nothing_dated_after_its_end():
+    # acme-2024 (ended 2025-02-01 by the transition) has a fee of 5000 on 2025-01-15 and one on
+    # 2025-03-15, and a POSTPAID commitment of 20000 trued up on 2025-06-01 (no usage at all, so
+    # the whole 20000 is unmet).
+    # Billed: the January fee only (5000); the March fee belongs to the new contract. The true-up
+    # (20000, dated after the end) stays under AS_IS (the default) and is gone under REMOVE.
+    # Catches: the old contract billing its whole schedule (a 5000 invoice on 2025-03-15).
+    def state_with(trueup):
+        st = _state("SUPERSEDE")
+        old = st.contracts["acme-2024"]
+        old["scheduled_charges"] = [{"key": "fee", "product": "platform-fee", "schedule": {"schedule_items": [
+            {"timestamp": "2025-01-15T00:00:00Z", "amount": 5000},
+            {"timestamp": "2025-03-15T00:00:00Z", "amount": 5000}]}}]
+        old["commits"] = [{"key": "owed", "type": "POSTPAID", "product": "prepaid-commit",
+                           "applicable_product_tags": ["network"],
+                           "access_schedule": {"schedule_items": [{"amount": 20000, "starting_at": "2024-11-01T00:00:00Z",
+                                                                   "ending_before": "2025-06-01T00:00:00Z"}]},
+                           "invoice_schedule": {"schedule_items": [{"timestamp": "2025-06-01T00:00:00Z", "amount": 20000}]}}]
+        if trueup:
+            st.contracts["acme-2025"]["transition"]["future_invoice_behavior"] = {"trueup": trueup}
+        return st
+
+    def scheduled(st):
+        invs = rate_events(st, [], ts("2025-07-01T00:00:00Z")).invoices
+        return [(i.contract, i.start_timestamp.date().isoformat(), i.total) for i in invs if i.type == "SCHEDULED"]
+
+    assert scheduled(state_with(None)) == [("acme-2024", "2025-01-15", D(5000)), ("acme-2024", "2025-06-01", D(20000))]
+    assert scheduled(state_with("REMOVE")) == [("acme-2024", "2025-01-15", D(5000))]

@@ -33,6 +33,7 @@ from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
 from .pro_services import pro_service_charges
 from .rollover import renewal_balances
+from .transitions import billed_before_end, keeps_trueups, successors
 from .schedule import DatedCharge, assemble, scheduled_charges, statement_periods
 from .state import BillingState, UsageFilterPeriod
 from .subscriptions import recurring_balances, subscription_charges
@@ -272,10 +273,16 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
     invoices: list[Invoice] = []
     composites = composite_order(state.products)
     rated: dict[str, list[Segment]] = {}
+    replaced = successors(state.contracts)
     # In start order: a renewal starts with what the contract it renews left (rating.rollover).
     for c in sorted(prepared, key=lambda p: (p.start, p.key)):
         c.segments += renewal_balances(c.spec, c.start, c.end or _horizon(c), rated)
-        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, composites, until)
+        trueups_until = None
+        if c.key in replaced and c.end is not None:  # ended by a transition (rating.transitions)
+            c.charges = billed_before_end(c.charges, c.end)
+            trueups_until = None if keeps_trueups(replaced[c.key]) else c.end
+        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, composites, until,
+                                       trueups_until)
         rated[c.key] = c.segments
     if start is not None:
         invoices = [inv for inv in invoices
@@ -295,7 +302,8 @@ def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ..
 
 
 def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
-                       aggregation: Mapping[str, str], composites: list[str], until: datetime) -> list[Invoice]:
+                       aggregation: Mapping[str, str], composites: list[str], until: datetime,
+                       trueups_until: datetime | None = None) -> list[Invoice]:
     mine = sorted(acc,
                   key=lambda kv: (kv[0][2], kv[0][1], -1 if kv[0][3] is None else kv[0][3],
                                   tuple("" if x is None else x for x in kv[0][4])))
@@ -336,4 +344,6 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
     Ledger(c.segments).draw(charges)
     usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
     trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)
+    if trueups_until is not None:
+        trueups = [t for t in trueups if t.at < trueups_until]
     return assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)
