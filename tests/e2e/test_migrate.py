@@ -1,0 +1,96 @@
+"""`migrate` end to end (issue 14.4), the CLI as a subprocess on SQLite and PostgreSQL: the example
+account's contract (on cloud-2024 through its rate_card_alias) is moved to cloud-2025 on
+2025-02-01; the plan creates the new contract with transition.from_contract_id and ends the old
+one; after apply, usage before the transition is rated on the old card and after it on the new one."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import run_cli
+
+T = "2025-02-01T00:00:00Z"
+NEW = "widgetsexpress-2024-20250201"
+NEW_FILE = f"manifests/customers/{NEW}.yaml"
+CLOUD_2025 = """apiVersion: billing-reconciler/v1
+kind: RateCard
+metadata:
+  name: cloud-2025
+spec:
+  name: Cloud 2025
+  rates:
+    - {product: compute-hours, starting_at: 2025-01-01T00:00:00Z, entitled: true, rate_type: FLAT, price: 7}
+    - {product: data-export, starting_at: 2025-01-01T00:00:00Z, entitled: true, rate_type: FLAT, price: 6}
+"""
+EVENTS = "\n".join(json.dumps(e) for e in [
+    {"transaction_id": "jan-compute", "customer_id": "widgets-express-prod", "event_type": "compute",
+     "timestamp": "2025-01-10T00:00:00Z", "properties": {"region": "US", "hours": 1200}},
+    {"transaction_id": "jan-export", "customer_id": "widgets-express-prod", "event_type": "data_export",
+     "timestamp": "2025-01-11T00:00:00Z", "properties": {"region": "US", "gb": 10}},
+    {"transaction_id": "feb-compute", "customer_id": "widgets-express-prod", "event_type": "compute",
+     "timestamp": T, "properties": {"region": "US", "hours": 1500}},
+    {"transaction_id": "feb-export", "customer_id": "widgets-express-prod", "event_type": "data_export",
+     "timestamp": "2025-02-11T00:00:00Z", "properties": {"region": "US", "gb": 10}},
+]) + "\n"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def env(request, tmp_path):
+    if request.param == "sqlite":
+        return {}
+    return {"BILLING_RECONCILER_STORE": request.getfixturevalue("postgres_url"),
+            "BILLING_RECONCILER_EVENTS_DB": str(tmp_path / "events.duckdb")}
+
+
+def test_migrate_plans_a_transition_and_rates_each_side_on_its_card(example_tree, env):
+    def cli(*args, check=True):
+        return run_cli(*args, cwd=example_tree, env=env, check=check)
+
+    cli("init")
+    cli("apply", "--auto-approve")
+    (example_tree / "manifests" / "catalog" / "cloud-2025.yaml").write_text(CLOUD_2025)
+    migrate = ("migrate", "--from-rate-card", "cloud-2024", "--to-rate-card", "cloud-2025", "--at", T)
+
+    dry = cli(*migrate, "--dry-run")
+    assert f"Would write {NEW_FILE}: Contract/{NEW} (SUPERSEDE of Contract/widgetsexpress-2024" in dry.stdout
+    assert not (example_tree / NEW_FILE).exists()
+    wrote = cli(*migrate)
+    assert f"Wrote {NEW_FILE}" in wrote.stdout and "not carried: commits[prepaid-2024]" in wrote.stdout
+    clash = cli(*migrate, check=False)
+    assert clash.returncode == 1 and f"Contract/{NEW} already exists" in clash.stderr
+    assert "Traceback" not in clash.stderr
+
+    plan = json.loads(cli("plan", "--format", "json").stdout)
+    ops = {(o["op"], o["address"]): o for o in plan["operations"]}
+    create = ops[("create_contract", f"Contract/{NEW}")]["request"]["body"]
+    end = ops[("edit_contract", "Contract/widgetsexpress-2024")]["request"]["body"]
+    assert create["transition"] == {"from_contract_id": end["contract_id"], "type": "SUPERSEDE"}
+    assert end["update_contract_end_date"] == T
+    # The remaining platform fees (quarterly from 2024-11-01: Feb 1, May 1, Aug 1) move to the new contract.
+    assert [i["timestamp"] for i in create["scheduled_charges"][0]["schedule"]["schedule_items"]] == [
+        T, "2025-05-01T00:00:00Z", "2025-08-01T00:00:00Z"]
+    text = cli("plan").stdout
+    assert "transition" in text and "ending_before" in text
+    cli("apply", "--auto-approve")
+    assert cli("plan", "--detailed-exitcode", check=False).returncode == 0
+
+    (example_tree / "events.jsonl").write_text(EVENTS)
+    cli("ingest", "events.jsonl")
+    out = json.loads(cli("invoices", "--customer", "widgetsexpress", "--start", "2025-01-01T00:00:00Z",
+                         "--end", "2025-03-01T00:00:00Z", "--format", "json").stdout)
+    got = sorted((i["contract"], i["type"], i["start_timestamp"][:10], i["subtotal"], i["total"])
+                 for i in out["invoices"])
+    assert got == sorted([
+        # January on the old contract and cloud-2024: 1200 h = 1000 × 10 + 200 × 8 = 11600 (cloud:
+        # paid by the prepaid commit) + 10 GB × 9 = 90: subtotal 11690, total 90. Its Feb 1
+        # platform fee is no longer on it (the old contract stopped billing at the transition).
+        ("widgetsexpress-2024", "USAGE", "2025-01-01", "11690", "90"),
+        # From Feb 1 on the new contract and cloud-2025: its first platform fee, 100000, on its own
+        # invoice (no usage period of the new contract ends on Feb 1) ...
+        (NEW, "SCHEDULED", "2025-02-01", "100000", "100000"),
+        # ... and February usage: 1500 h × 7 = 10500 + 10 GB × 6 = 60 = 10560, nothing to draw
+        # from (commits are not carried by a SUPERSEDE).
+        (NEW, "USAGE", "2025-02-01", "10560", "10560"),
+    ])
