@@ -63,6 +63,15 @@ EXPECTED: dict[str, list[E]] = {
         e('customer.yaml', 96, 11, 'Contract/globex-2025', 'spec.transition.from',
           'Contract/acme-2024 belongs to Customer/acme, not to Customer/globex', 'same customer'),
     ],
+    'usage-filter-group-key-not-on-metric': [
+        e('customer.yaml', 23, 16, 'Contract/acme-2024', 'spec.usage_filter.group_key',
+          "group key 'country' is not a group key of BillableMetric/api-calls", 'add [country] to their group_keys'),
+    ],
+    'contract-billing-provider-not-on-customer': [
+        e('customer.yaml', 23, 23, 'Contract/acme-2024', 'spec.billing_provider_configuration.billing_provider',
+          'Customer/acme has no billing provider configuration for stripe/direct_to_billing_provider',
+          'it has: aws (aws_marketplace/direct_to_billing_provider)'),
+    ],
     'dangling-customer': [
         e('customer.yaml', 18, 13, 'Contract/acme-2024', 'spec.customer', 'Customer/acme-corp does not exist', "did you mean 'acme'?"),
     ],

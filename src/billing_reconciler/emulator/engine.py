@@ -41,8 +41,10 @@ CREDIT_TYPE_NAMES = {USD_CREDIT_TYPE_ID: "USD (cents)"}
 REFERENCES = {
     "customer_id": "customer", "contract_id": "contract", "rate_card_id": "rate_card",
     "billable_metric_id": "billable_metric", "product_id": "product", "from_contract_id": "contract",
+    "invoice_contract_id": "contract",
 }
-REFERENCE_LISTS = {"applicable_product_ids": "product", "composite_product_ids": "product"}
+REFERENCE_LISTS = {"applicable_product_ids": "product", "composite_product_ids": "product",
+                   "applicable_contract_ids": "contract"}
 
 # Contract item lists: the edit keys that add, archive (or remove) and update them, and the
 # field an update names its item by.
@@ -372,6 +374,35 @@ def archive_billing_provider_configurations(emu: Emulator, _p, body):
 
 
 route("POST", "/v1/customers/archive")(_archive("customer", "id"))
+
+
+def _customer_balance(list_name: str):
+    """customerCommits/create, customerCredits/create: a Commit/Credit object (the list endpoints'
+    shape: `product: {id}`, `invoice_contract: {id}`), kept with the customer under `commits` /
+    `credits`, where the customer's reader finds it (the API lists them per customer)."""
+    def handler(emu: Emulator, _p, body):
+        customer = emu.editable("customer", body["customer_id"], "customer_id")
+        for field in ("invoice_contract_id",):
+            if field in body:
+                contract = emu.need("contract", body[field], field)
+                if contract.get("customer_id") != customer["id"]:
+                    raise refused(400, f"contract {contract['id']} is not a contract of customer {customer['id']}", field)
+        for i, contract_id in enumerate(body.get("applicable_contract_ids") or []):
+            if emu.need("contract", contract_id, f"applicable_contract_ids[{i}]").get("customer_id") != customer["id"]:
+                raise refused(400, f"contract {contract_id} is not a contract of customer {customer['id']}",
+                              f"applicable_contract_ids[{i}]")
+        fields = {k: v for k, v in body.items() if k not in ("customer_id", "uniqueness_key")}
+        if "invoice_contract_id" in fields:
+            fields["invoice_contract"] = {"id": fields.pop("invoice_contract_id")}
+        item = new_item(fields, emu.new_id())
+        customer.setdefault(list_name, []).append(item)
+        emu.put("customer", customer)
+        return {"data": {"id": item["id"]}}
+    return handler
+
+
+route("POST", "/v1/contracts/customerCommits/create")(_customer_balance("commits"))
+route("POST", "/v1/contracts/customerCredits/create")(_customer_balance("credits"))
 
 
 # --- custom fields -----------------------------------------------------------------------

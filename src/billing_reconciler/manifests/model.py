@@ -246,12 +246,42 @@ class CustomerRevenueSystemConfiguration(Spec):
     delivery_method_id: str | None = None
 
 
+class CustomerCredit(Spec):
+    """A customer-level credit (`/v1/contracts/customerCredits/create`), shared by the customer's
+    contracts (or those in applicable_contracts)."""
+
+    key: Key
+    product: Ref
+    priority: Number
+    access_schedule: AccessSchedule
+    name: str | None = None
+    description: str | None = None
+    applicable_products: list[Ref] | None = None
+    applicable_product_tags: list[str] | None = None
+    specifiers: list[Specifier] | None = None
+    applicable_contracts: list[Ref] | None = None
+    rate_type: CommitRateType | None = None
+    custom_fields: dict[str, str] | None = None
+    netsuite_sales_order_id: str | None = None
+    salesforce_opportunity_id: str | None = None
+
+
+class CustomerCommit(CustomerCredit):
+    """A customer-level commit (`/v1/contracts/customerCommits/create`); invoiced on invoice_contract."""
+
+    type: UpperEnum("PREPAID", "POSTPAID")
+    invoice_schedule: InvoiceSchedule | None = None
+    invoice_contract: Ref | None = None
+
+
 class CustomerSpec(Spec):
     name: str = Field(max_length=160)
     ingest_aliases: list[str] | None = None
     custom_fields: dict[str, str] | None = None
     customer_billing_provider_configurations: list[CustomerBillingProviderConfiguration] | None = None
     customer_revenue_system_configurations: list[CustomerRevenueSystemConfiguration] | None = None
+    commits: list[CustomerCommit] | None = None
+    credits: list[CustomerCredit] | None = None
 
 
 # --- Contract terms ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ..store.store import Snapshot
 from .context import PlanContext
 from .diff import field_changes
 from .kinds import PLANNERS
+from .kinds.customers import LATE_OPS
 from .operations import Change, Operation
 from .plan import Drift, Plan
 from .transitions import ended_by_transitions
@@ -50,6 +51,7 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     drift: list[Drift] = [Drift(address, (Change("", "exists", "archived outside the manifests"),))
                           for address in sorted(snapshot.gone)]
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    refused = {a for a in replace if a in desired and _replacing_a_metric_alone(ctx, desired[a], desired, replace)}
 
     # The sub-items of every object that will be compared field by field, in one read.
     snapshot.load_items([actual for address, actual in snapshot.objects.items() if address in desired and (
@@ -74,6 +76,8 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
         if manifest.digest == actual.applied_digest and not drifted:
             continue
         if address in replace:
+            if address in refused:
+                continue
             operations += [_as_replace(op) for op in planner.archive(ctx, actual)]
             operations += [_as_replace(op) for op in planner.create(ctx, manifest)]
             continue
@@ -81,6 +85,9 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
                   else transition_reasons.get(address, "changed in manifests"))
         ops = planner.update(ctx, manifest, actual, reason)
         operations += [_mark_drift(op) for op in ops] if drifted else ops
+
+    # Customer-level commits and credits may name contracts: they follow every create and update.
+    operations = [o for o in operations if o.op not in LATE_OPS] + [o for o in operations if o.op in LATE_OPS]
 
     unmanaged = sorted(a for a in snapshot.objects if a not in desired and not snapshot.objects[a].archived)
     if prune:
@@ -104,6 +111,22 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
         targets=tuple(targets),
         prune=prune,
     )
+
+
+def _replacing_a_metric_alone(ctx: PlanContext, manifest: Manifest, desired: dict[str, Manifest],
+                              replace: tuple[str, ...]) -> bool:
+    """A replaced billable metric gets a new id; the products pricing it would still name the old,
+    archived one (a product's metric cannot change): refused unless they are replaced too."""
+    if manifest.kind != "BillableMetric":
+        return False
+    users = [a for a in sorted(desired) if desired[a].kind == "Product" and a not in replace
+             and desired[a].spec.get("billable_metric") == manifest.name]
+    if users:
+        ctx.refuse(manifest, (), f"--replace {manifest.address} would archive the metric that "
+                                 f"{', '.join(users)} use; replace them too "
+                                 f"({' '.join('--replace ' + a for a in users)}), or add a new metric under a "
+                                 "new key and point new products at it")
+    return bool(users)
 
 
 def _as_replace(op: Operation) -> Operation:

@@ -96,14 +96,20 @@ class Segment:
     postpaid: bool = False
     used: Decimal = Decimal(0)
     opened: bool = False
+    # Customer-level balances: the contracts that may draw on it (None: any of the customer's).
+    contracts: frozenset[str] | None = None
+    customer_level: bool = False
+    # A renewal's rolled-over balance: what these (the old contract's) leave, computed when it opens.
+    rolled_from: tuple[Segment, ...] = ()
 
     @property
     def remaining(self) -> Decimal:
         return self.amount - self.used
 
     def order(self) -> tuple:
-        return (self.priority is None, self.priority if self.priority is not None else 0, self.end,
-                self.kind != CREDIT, self.key, self.seat or "")
+        # On a priority tie, contract-level balances before customer-level ones (the API's rule).
+        return (self.priority is None, self.priority if self.priority is not None else 0, self.customer_level,
+                self.end, self.kind != CREDIT, self.key, self.seat or "")
 
 
 def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, Mapping[str, Any]]) -> list[Segment]:
@@ -130,6 +136,8 @@ class Ledger:
 
     def _open(self, segment: Segment) -> None:
         segment.opened = True
+        if segment.rolled_from:
+            segment.amount += sum((carried_over(s) for s in segment.rolled_from), Decimal(0))
         if segment.chain is None or segment.generation == 0:
             return
         previous = [s for s in self.segments
@@ -139,8 +147,11 @@ class Ledger:
                 self._open(s)
         segment.amount += sum((carried_over(s) for s in previous), Decimal(0))
 
-    def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]]) -> None:
-        """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`."""
+    def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]],
+             contract_of: Mapping[int, str] | None = None) -> None:
+        """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`.
+        `contract_of` (id(line) -> contract key): several contracts drawn together, each balance
+        only by the contracts it names."""
         pending = sorted(self.segments, key=lambda s: (s.start, s.order()))
         i = 0
         for line, product in sorted(charges, key=lambda c: (c[0].starting_at, c[0].product)):
@@ -155,6 +166,8 @@ class Ledger:
                 if due <= 0:
                     break
                 if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
+                    continue
+                if contract_of is not None and seg.contracts is not None and contract_of[id(line)] not in seg.contracts:
                     continue
                 if not seg.scope.applies(line.product, product, line.group_values):
                     continue

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
@@ -274,22 +274,58 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
     composites = composite_order(state.products)
     rated: dict[str, list[Segment]] = {}
     replaced = successors(state.contracts)
-    # In start order: a renewal starts with what the contract it renews left (rating.rollover).
-    for c in sorted(prepared, key=lambda p: (p.start, p.key)):
-        c.segments += renewal_balances(c.spec, c.start, c.end or _horizon(c), rated)
-        trueups_until = None
-        if c.key in replaced and c.end is not None:  # ended by a transition (rating.transitions)
-            c.charges = billed_before_end(c.charges, c.end)
-            trueups_until = None if keeps_trueups(replaced[c.key]) else c.end
-        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, composites, until,
-                                       trueups_until)
-        rated[c.key] = c.segments
+    for customer in sorted(by_customer):
+        contracts = by_customer[customer]  # in start order
+        shared = customer_balances(state, customer, contracts)
+        trueups_until: dict[str, datetime | None] = {}
+        for c in contracts:
+            # A renewal starts with what the contract it renews leaves (rating.rollover).
+            c.segments += renewal_balances(c.spec, c.start, c.end or _horizon(c), rated)
+            rated[c.key] = c.segments
+            if c.key in replaced and c.end is not None:  # ended by a transition (rating.transitions)
+                c.charges = billed_before_end(c.charges, c.end)
+                trueups_until[c.key] = None if keeps_trueups(replaced[c.key]) else c.end
+        drawn = {c.key: _usage_charges(state, c, per_contract.get(c.key, []), aggregation, composites)
+                 for c in contracts}
+        if shared:
+            # Customer-level balances: the customer's contracts draw together, in time order.
+            contract_of = {id(line): key for key, (_, charges) in drawn.items() for line, _ in charges}
+            for c in contracts:
+                for seg in c.segments:
+                    seg.contracts = frozenset({c.key})
+            Ledger([*(seg for c in contracts for seg in c.segments), *shared]).draw(
+                [ch for _, charges in drawn.values() for ch in charges], contract_of)
+        else:
+            for c in contracts:
+                Ledger(c.segments).draw(drawn[c.key][1])
+        for c in contracts:
+            lines_by_period, charges = drawn[c.key]
+            invoices += _assemble(state, c, lines_by_period, charges, [*c.segments, *shared], until,
+                                  trueups_until.get(c.key))
     if start is not None:
         invoices = [inv for inv in invoices
                     if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
                         else inv.start_timestamp >= start)]
     invoices.sort(key=Invoice.sort_key)
     return RatingResult(invoices, unattributed, unbilled, {c.key: c.segments for c in prepared})
+
+
+def customer_balances(state: BillingState, customer: str, contracts: list[PreparedContract]) -> list[Segment]:
+    """The customer-level commits' and credits' segments (keys `<customer>/<key>`), usable by the
+    contracts in applicable_contracts (none: all of the customer's); a PREPAID commit's invoice
+    schedule is billed on its invoice_contract, as commit purchases are."""
+    spec = state.customers.get(customer) or {}
+    out: list[Segment] = []
+    for kind, name in ((COMMIT, "commits"), (CREDIT, "credits")):
+        for item in spec.get(name, []):
+            allowed = frozenset(item["applicable_contracts"]) if item.get("applicable_contracts") else None
+            out += [replace(seg, key=f"{customer}/{seg.key}", contracts=allowed, customer_level=True)
+                    for seg in access_segments(item, kind, state.products)]
+            invoiced_on = [c for c in contracts if c.key == item.get("invoice_contract")]
+            if kind == COMMIT and invoiced_on and item.get("type") != "POSTPAID":
+                invoiced_on[0].charges += scheduled_charges({"commits": [{**item, "key": f"{customer}/{item['key']}"}]},
+                                                            state.products)
+    return out
 
 
 def _horizon(c: PreparedContract) -> datetime:
@@ -301,9 +337,10 @@ def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ..
     return tuple(dict.fromkeys(keys))
 
 
-def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
-                       aggregation: Mapping[str, str], composites: list[str], until: datetime,
-                       trueups_until: datetime | None = None) -> list[Invoice]:
+def _usage_charges(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
+                   aggregation: Mapping[str, str], composites: list[str]
+                   ) -> tuple[dict[int, list[LineItem]], list[tuple[LineItem, Mapping[str, Any]]]]:
+    """The contract's usage lines per statement period, and each as a charge to draw balances for."""
     mine = sorted(acc,
                   key=lambda kv: (kv[0][2], kv[0][1], -1 if kv[0][3] is None else kv[0][3],
                                   tuple("" if x is None else x for x in kv[0][4])))
@@ -341,8 +378,14 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
         extra = composite_lines(c.card, c.spec, state.products, composites, lines)
         lines += extra
         charges += [(line, state.products[line.product]) for line in extra]
-    Ledger(c.segments).draw(charges)
-    usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
+    return lines_by_period, charges
+
+
+def _assemble(state: BillingState, c: PreparedContract, lines_by_period: dict[int, list[LineItem]],
+              charges: list[tuple[LineItem, Mapping[str, Any]]], segments: list[Segment], until: datetime,
+              trueups_until: datetime | None = None) -> list[Invoice]:
+    """The contract's invoices once its usage charges were drawn from `segments`."""
+    usage_lines = {pidx: [*lines, *drawdown_lines(lines, segments)] for pidx, lines in lines_by_period.items()}
     trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)
     if trueups_until is not None:
         trueups = [t for t in trueups if t.at < trueups_until]

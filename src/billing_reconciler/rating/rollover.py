@@ -54,4 +54,8 @@ def renewal_balances(contract: Mapping[str, Any], start: datetime, ending_before
     old = transition.get("from")
     if transition.get("type") != "RENEWAL" or old not in rated:
         return []
-    return [replace(s, key=f"{old}/{s.key}") for s in rollover_segments(rated[old], start, ending_before)]
+    # Amounts are settled when each opens (Ledger._open), after the old contract's usage before
+    # `start` was drawn: the old contract may still be drawing (several contracts drawn together).
+    return [replace(s, key=f"{old}/{s.key}", start=start, end=ending_before, amount=Decimal(0), used=Decimal(0),
+                    opened=False, chain=None, generation=0, rolled_from=(s,))
+            for s in rated[old] if not s.postpaid and s.rollover_fraction and s.start < start <= s.end]
