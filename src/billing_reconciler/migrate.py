@@ -111,7 +111,8 @@ def plan_migration(manifests: Sequence[Manifest], from_card: str, to_card: str,
             continue  # ended before T: nothing to migrate
         if _t(spec["starting_at"]) >= at:
             out.skipped.append((old.address, f"starts at or after {format_timestamp(at)}; a transition must "
-                                             "start after the contract it replaces (change its rate_card instead)"))
+                                             f"start after the contract it replaces (set its rate_card to {to_card} "
+                                             f"and plan with --replace {old.address} instead)"))
             continue
         new_key = f"{key}-{stamp}"
         path = Path(old.file).parent / f"{new_key}.yaml"  # Manifest.file: as the loader showed it
@@ -197,12 +198,17 @@ def _remaining_charge(charge: dict[str, Any], at: datetime) -> dict[str, Any] | 
 def write_migration(migration: Migration) -> list[Path]:
     """Write each new contract's manifest (in the form `fmt` writes); the paths written."""
     from .manifests.export import dump_document, manifest_document
-    from .manifests.safe_write import write_under
+    from .manifests.safe_write import UnsafePath, write_under
 
     written = []
     for new in migration.contracts:
         text = dump_document(manifest_document("Contract", new.key, _plain(new.spec)))
-        written.append(write_under(new.path.parent, (new.path.name,), text))
+        try:
+            written.append(write_under(new.path.parent, (new.path.name,), text))
+        except (UnsafePath, OSError) as exc:
+            done = f" (written before it: {', '.join(map(str, written))})" if written else ""
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise MigrationError([f"cannot write {new.path}: {reason}{done}"]) from None
     return written
 
 

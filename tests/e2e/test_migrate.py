@@ -94,3 +94,54 @@ def test_migrate_plans_a_transition_and_rates_each_side_on_its_card(example_tree
         # from (commits are not carried by a SUPERSEDE).
         (NEW, "USAGE", "2025-02-01", "10560", "10560"),
     ])
+
+
+def test_what_migrate_carries_over_and_which_contracts_it_takes(tmp_path):
+    # The library call the CLI wires, on hand-made contracts (tests/plan/support's account).
+    # Catches: an ended contract or another card's migrated, the alias not counted, --customer
+    # ignored, an ended override carried, an override starting before the new contract, a
+    # commit-specific override carried without its commit, commits carried, past charges carried.
+    from billing_reconciler.manifests import load_manifests
+    from billing_reconciler.migrate import plan_migration
+    from billing_reconciler.timeutil import parse_timestamp
+    from tests.plan.support import Account, catalog, contract, customer, doc
+
+    at = "2025-03-01T00:00:00Z"
+    docs = catalog() + [doc("RateCard", "cloud-2025", {"name": "Cloud 2025", "rates": [
+        {"product": "api-calls", "starting_at": "2024-01-01T00:00:00Z", "entitled": True, "rate_type": "FLAT",
+         "price": 0.4}]})]
+    for name in ("a", "b", "c", "d"):
+        docs.append(customer(name))
+    full = contract("a-2024", "a")  # commit, override from 2024-11-01, quarterly fee, US filter
+    full["spec"]["overrides"] += [
+        {"key": "ended", "starting_at": "2024-11-01T00:00:00Z", "ending_before": "2025-01-01T00:00:00Z",
+         "applicable_product_tags": ["cloud"], "type": "MULTIPLIER", "multiplier": 0.5},
+        {"key": "on-commit", "starting_at": "2024-11-01T00:00:00Z", "type": "MULTIPLIER", "multiplier": 0.8,
+         "is_commit_specific": True, "override_specifiers": [{"commits": ["prepaid"]}]}]
+    aliased = contract("b-2024", "b")
+    del aliased["spec"]["rate_card"]
+    aliased["spec"]["rate_card_alias"] = "cloud-standard"  # cloud-2024's alias
+    ended = contract("c-2024", "c")
+    ended["spec"]["ending_before"] = "2025-02-01T00:00:00Z"
+    other = contract("d-2024", "d")
+    other["spec"]["rate_card"] = "cloud-2025"
+    docs += [full, aliased, ended, other]
+    loaded = load_manifests(Account(tmp_path, docs).write().manifests_dir)
+    assert loaded.ok, loaded.problems
+
+    migration = plan_migration(loaded.manifests, "cloud-2024", "cloud-2025", parse_timestamp(at), "RENEWAL")
+    assert [n.key for n in migration.contracts] == ["a-2024-20250301", "b-2024-20250301"]
+    new = migration.contracts[0].spec
+    assert new["transition"] == {"from": "a-2024", "type": "RENEWAL"}
+    assert (new["customer"], new["rate_card"], new["starting_at"]) == ("a", "cloud-2025", at)
+    assert new["billing_provider_configuration"] == {"billing_provider_configuration": "aws"}
+    assert new["usage_filter"] == {"group_key": "region", "group_values": ["US"]}  # in force at T
+    assert [(o["key"], o["starting_at"]) for o in new["overrides"]] == [("cloud-discount", at)]
+    # The quarterly fee (2024-11-01, 2025-02-01, 2025-05-01, 2025-08-01): the two after T remain.
+    (fee,) = new["scheduled_charges"]
+    assert [i["timestamp"] for i in fee["schedule"]["schedule_items"]] == ["2025-05-01T00:00:00Z",
+                                                                             "2025-08-01T00:00:00Z"]
+    assert "commits" not in new and "credits" not in new
+    assert "overrides[on-commit] (specific to commits)" in migration.contracts[0].left_out
+    only_b = plan_migration(loaded.manifests, "cloud-2024", "cloud-2025", parse_timestamp(at), customers=["b"])
+    assert [n.key for n in only_b.contracts] == ["b-2024-20250301"]

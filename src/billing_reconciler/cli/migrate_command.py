@@ -52,10 +52,14 @@ def command(settings: Settings, from_card: str, to_card: str, at, transition_typ
     for address, why in migration.skipped:
         click.echo(f"Skipped {address}: {why}", err=True)
     if not migration.contracts:
-        click.echo(f"No contract on RateCard/{from_card} runs past {at:%Y-%m-%dT%H:%M:%SZ}"
-                   + (f" for {', '.join(customers)}" if customers else "") + ": nothing to write.")
+        click.echo(f"No contract on RateCard/{from_card}" + (f" of {', '.join(customers)}" if customers else "")
+                   + f" to migrate at {at:%Y-%m-%dT%H:%M:%SZ}: nothing to write.")
         return
-    paths = [new.path for new in migration.contracts] if dry_run else write_migration(migration)
+    try:
+        paths = [new.path for new in migration.contracts] if dry_run else write_migration(migration)
+    except MigrationError as exc:
+        fail(exc.problems[0])
+        return
     verb = "Would write" if dry_run else "Wrote"
     for new, path in zip(migration.contracts, paths):
         left = f"; not carried: {', '.join(new.left_out)}" if new.left_out else ""
