@@ -71,7 +71,7 @@ VIEW_FIELDS: dict[str, list[str]] = {
                  "customer_billing_provider_configurations[*].billing_provider",
                  "customer_billing_provider_configurations[*].delivery_method"],
     "Contract": [
-        "customer", "rate_card", "starting_at", "rate_card_alias", "transition.from",
+        "customer", "rate_card", "starting_at", "ending_before", "rate_card_alias", "transition.from",
         "billing_provider_configuration.billing_provider_configuration",
         "billing_provider_configuration.billing_provider", "billing_provider_configuration.delivery_method",
         "usage_filter.group_key",
@@ -427,7 +427,13 @@ def _check_contract_links(by_kind: dict[str, dict[str, View]], complete: bool) -
 
 
 def _check_billing_provider(view: View, customer: View, provider: str, method: Any) -> Iterator[PendingProblem]:
-    """The provider + delivery method form names one of the customer's configurations."""
+    """The provider + delivery method form names one of the customer's configurations (of an
+    active contract: an ended one may have billed through a configuration archived since)."""
+    from ..timeutil import utc_now
+
+    end = _time(view.spec.get("ending_before"))
+    if end is not None and end <= utc_now():
+        return
     configs = _dicts(customer.spec.get("customer_billing_provider_configurations"))
     if any(c.get("billing_provider") == provider and (method is None or c.get("delivery_method") == method)
            for c in configs):
