@@ -107,17 +107,30 @@ def test_reconcile_scenario(example_tree: Path, store_env: dict[str, str]):
         "group_values": ["US", "EU"], "starting_at": "2025-01-01T00:00:00Z"}}
     tree.apply_and_converge()
 
-    # 3. Remove the aws_marketplace configuration: archived, not deleted.
-    aws_id = next(i["id"] for i in tree.store_objects()["Customer/widgetsexpress"]["items"]
-                  if i["key"] == "aws" and not i["archived"])
-    tree.edit(CONTRACT_FILE, lambda docs: tree.customer(docs).pop("customer_billing_provider_configurations"))
+    # 3. A second (Stripe) configuration, then removed: archived, not deleted. The aws_marketplace
+    #    one cannot go: the contract bills through it (a located error naming the contract).
+    stripe = {"key": "stripe", "billing_provider": "stripe", "delivery_method": "direct_to_billing_provider",
+              "configuration": {"stripe_customer_id": "cus_123", "stripe_collection_method": "charge_automatically"}}
+    tree.edit(CONTRACT_FILE, lambda docs: tree.customer(docs)["customer_billing_provider_configurations"].append(stripe))
+    tree.apply_and_converge()
+    stripe_id = next(i["id"] for i in tree.store_objects()["Customer/widgetsexpress"]["items"]
+                     if i["key"] == "stripe" and not i["archived"])
+    removed = {}
+
+    def drop_aws(docs):
+        removed["aws"] = tree.customer(docs)["customer_billing_provider_configurations"].pop(0)
+    tree.edit(CONTRACT_FILE, drop_aws)
+    refused = tree.cli("plan", expect=1)
+    assert "Contract/widgetsexpress-2024" in refused.stderr and "aws_marketplace" in refused.stderr
+    tree.edit(CONTRACT_FILE, lambda docs: tree.customer(docs).__setitem__(
+        "customer_billing_provider_configurations", [removed["aws"]]))
     op = only_op(tree.plan_json(), "archive_customer_billing_provider_configurations")
     assert op["request"]["path"] == "/v1/archiveCustomerBillingProviderConfigurations"
     assert op["request"]["body"] == {"customer_id": customer_id,
-                                     "customer_billing_provider_configuration_ids": [aws_id]}
+                                     "customer_billing_provider_configuration_ids": [stripe_id]}
     tree.apply_and_converge()
     items = tree.store_objects()["Customer/widgetsexpress"]["items"]
-    assert [i["archived"] for i in items if i["key"] == "aws"] == [True]
+    assert [i["archived"] for i in items if i["key"] == "stripe"] == [True]
 
     # 4. The override to 0.90: removed and added again (-/+) in one edit_contract.
     override_id = next(i["id"] for i in tree.store_objects()["Contract/widgetsexpress-2024"]["items"]
@@ -171,7 +184,7 @@ def test_reconcile_scenario(example_tree: Path, store_env: dict[str, str]):
     for expected in ("create_contract", "set_usage_filter", "archive_customer_billing_provider_configurations",
                      "create_customer", "add_rates"):
         assert expected in ops
-    assert len(history) == 24 + 6 + 1
+    assert len(history) == 24 + 7 + 1  # step 3 adds a configuration, then archives it
     assert [e["serial"] for e in history] == sorted((e["serial"] for e in history), reverse=True)
 
 

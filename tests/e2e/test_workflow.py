@@ -41,7 +41,7 @@ def _change(docs) -> None:
     contract["name"] = "WidgetsExpress 2024-25"
     contract["overrides"] = [{"key": "cloud-discount", "starting_at": "2024-11-01T00:00:00Z", "entitled": True,
                               "type": "MULTIPLIER", "multiplier": 0.95, "applicable_product_tags": ["cloud"]}]
-    customer.pop("customer_billing_provider_configurations")
+    customer["customer_billing_provider_configurations"].pop()  # the Stripe one the base added
 
 
 @pytest.fixture
@@ -49,6 +49,12 @@ def repos(tmp_path: Path, postgres_url: str):
     """origin: main = the example account (formatted), branch `change` = one more commit."""
     origin = init_repo(tmp_path / "origin")
     shutil.copytree(EXAMPLE_MANIFESTS, origin / "manifests")
+    # A second billing configuration no contract bills through, for the change to archive (the
+    # AWS one cannot be archived: the contract bills through it).
+    _edit(origin / CONTRACT_FILE, lambda docs: next(d for d in docs if d["kind"] == "Customer")["spec"][
+        "customer_billing_provider_configurations"].append(
+            {"key": "stripe", "billing_provider": "stripe", "delivery_method": "direct_to_billing_provider",
+             "configuration": {"stripe_customer_id": "cus_123", "stripe_collection_method": "charge_automatically"}}))
     run_cli("fmt", cwd=origin, check=True)
     (origin / ".gitignore").write_text(".billing-reconciler/\n")
     base = commit_all(origin, "billing: the example account")
@@ -61,7 +67,7 @@ def repos(tmp_path: Path, postgres_url: str):
     git(origin, "checkout", "-q", "-b", "change")
     _edit(origin / CONTRACT_FILE, _change)
     run_cli("fmt", cwd=origin, check=True)  # what the pre-commit hook asks for
-    head = commit_all(origin, "billing: rename the WidgetsExpress contract, 5% cloud discount, no AWS billing")
+    head = commit_all(origin, "billing: rename the WidgetsExpress contract, 5% cloud discount, no Stripe billing")
     git(origin, "checkout", "-q", "main")
     return {"origin": origin, "base": base, "head": head, "store": postgres_url, "tmp": tmp_path}
 
@@ -102,7 +108,7 @@ def test_pull_request_comment_apply_on_merge_and_drift(repos):
     assert comment.startswith(MARKER) and len(comment) <= 65_536
     assert "**Plan: 0 to create, 2 to update, 0 to replace, 0 to archive.**" in comment
     assert "> [!WARNING]" in comment and "**Archive** `Customer/widgetsexpress` " \
-        "`customer_billing_provider_configurations[aws]`" in comment
+        "`customer_billing_provider_configurations[stripe]`" in comment
     assert "<summary><code>~ Contract/widgetsexpress-2024</code>" in comment
     assert '"update_contract_name": "WidgetsExpress 2024-25"' in comment and '"add_overrides"' in comment
     assert comment.count("<details>") == comment.count("</details>") == 2

@@ -320,6 +320,23 @@ def _support_edits() -> list[tuple[str, Edit]]:
         a.spec("Contract/c2-2024")["usage_filter"] = {"group_key": "region", "group_values": ["US", "EU"],
                                                       "starting_at": "2025-01-01T00:00:00Z"}
 
+    def customer_balances_and_renewal(a: Account) -> None:
+        a.spec("Customer/c1")["commits"] = [{
+            "key": "shared", "type": "PREPAID", "product": "prepaid-commit", "priority": 1,
+            "invoice_contract": "c1-2024", "applicable_contracts": ["c1-2024"], "applicable_product_tags": ["cloud"],
+            "access_schedule": {"schedule_items": [{"amount": 50000, "starting_at": "2024-11-01T00:00:00Z",
+                                                    "ending_before": "2025-11-01T00:00:00Z"}]},
+            "invoice_schedule": {"schedule_items": [{"amount": 50000, "timestamp": "2024-11-01T00:00:00Z"}]}}]
+        a.spec("Customer/c1")["credits"] = [{
+            "key": "goodwill", "product": "prepaid-commit", "priority": 2, "name": "Goodwill",
+            "access_schedule": {"schedule_items": [{"amount": 2500, "starting_at": "2024-11-01T00:00:00Z",
+                                                    "ending_before": "2025-11-01T00:00:00Z"}]}}]
+        renewal = contract("c1-2025", "c1", commits=(), overrides={}, charges=(), usage_filter=None)
+        renewal["spec"]["starting_at"] = "2025-06-01T00:00:00Z"
+        renewal["spec"]["transition"] = {"from": "c1-2024", "type": "RENEWAL",
+                                         "future_invoice_behavior": {"trueup": "REMOVE"}}
+        a.add(renewal)
+
     def removals(a: Account) -> None:
         spec = a.spec("Customer/c1")
         del spec["custom_fields"]
@@ -331,6 +348,7 @@ def _support_edits() -> list[tuple[str, Edit]]:
         ("archived commit and charge, added credit", archives),
         ("rate card name, alias and a new rate", rate_card),
         ("customer name, aliases, custom fields, billing provider, usage filter", customers),
+        ("customer-level commit and credit, a renewal", customer_balances_and_renewal),
         ("removed custom fields, billing provider, credit", removals),
         ("replace Contract/c2-2024", lambda a: a.spec("Contract/c2-2024").pop("scheduled_charges_on_usage_invoices")),
         ("prune Customer/c2 and its contract", lambda a: a.remove("Contract/c2-2024", "Customer/c2")),

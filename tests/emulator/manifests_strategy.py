@@ -104,8 +104,9 @@ def metric(draw, key: str) -> dict[str, Any]:
             st.builds(lambda n: {"name": n, "exists": True}, identifiers),
             st.builds(lambda n, v: {"name": n, "in_values": v}, identifiers, st.lists(identifiers, min_size=1, max_size=2)),
         ), min_size=1, max_size=2))
-    if draw(st.booleans()):
-        spec["group_keys"] = [["region", "zone"], *draw(st.lists(st.lists(identifiers, min_size=1, max_size=2), max_size=1))]
+    # Always [region, zone]: contracts' usage filters route by region, and a filter's group_key must be
+    # a group key of the metrics on the contract's card (manifests/references.py).
+    spec["group_keys"] = [["region", "zone"], *draw(st.lists(st.lists(identifiers, min_size=1, max_size=2), max_size=1))]
     maybe(draw, spec, "custom_fields", custom_fields)
     return doc("BillableMetric", key, valid("BillableMetric", spec))
 

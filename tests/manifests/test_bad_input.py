@@ -56,6 +56,22 @@ EXPECTED: dict[str, list[E]] = {
     'dangling-commit-in-override-specifier': [
         e('customer.yaml', 43, 21, 'Contract/acme-2024', 'spec.overrides[0].override_specifiers[0].commits[0]', "no commits item has key 'prepaid-2025' on this contract", "did you mean 'prepaid-2024'?"),
     ],
+    'dangling-transition-contract': [
+        e('customer.yaml', 89, 11, 'Contract/acme-2025', 'spec.transition.from', 'Contract/acme-2042 does not exist'),
+    ],
+    'transition-from-another-customers-contract': [
+        e('customer.yaml', 96, 11, 'Contract/globex-2025', 'spec.transition.from',
+          'Contract/acme-2024 belongs to Customer/acme, not to Customer/globex', 'same customer'),
+    ],
+    'usage-filter-group-key-not-on-metric': [
+        e('customer.yaml', 23, 16, 'Contract/acme-2024', 'spec.usage_filter.group_key',
+          "group key 'country' is not a group key of BillableMetric/api-calls", 'add [country] to their group_keys'),
+    ],
+    'contract-billing-provider-not-on-customer': [
+        e('customer.yaml', 23, 23, 'Contract/acme-2024', 'spec.billing_provider_configuration.billing_provider',
+          'Customer/acme has no billing provider configuration for stripe/direct_to_billing_provider',
+          'it has: aws (aws_marketplace/direct_to_billing_provider)'),
+    ],
     'dangling-customer': [
         e('customer.yaml', 18, 13, 'Contract/acme-2024', 'spec.customer', 'Customer/acme-corp does not exist', "did you mean 'acme'?"),
     ],

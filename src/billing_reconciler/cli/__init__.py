@@ -112,7 +112,7 @@ def main(ctx: click.Context, store: str | None, manifests_dir: str, events_db: s
 # Command modules; each exports COMMANDS (a list of click commands). A module that is not
 # there yet is skipped, so features can land one at a time.
 COMMAND_MODULES = ("validate", "schemas", "store_commands", "rating_commands", "workflow_commands",
-                   "emulator_commands")
+                   "emulator_commands", "migrate_command")
 
 
 def _register() -> None:

@@ -10,6 +10,8 @@ read). The API spreads some of them over several endpoints and nests fields diff
 - rate card: a RateCard (`fiat_credit_type: {id, name}`, conversions with `custom_credit_type`
   and the ratio as a string) without its rates, which come from `getRates`/`getRateSchedule` as
   RateSchedule entries (`rate: {rate_type, price, credit_type: {id, name}, ...}`).
+- customer-level commits and credits: kept with the customer (`commits`, `credits`), listed by
+  `POST /v1/contracts/customerCommits/list` and `customerCredits/list`.
 - billable metric, contract (ContractV2): as stored.
 
 `to_api(type, stored)` and the helpers below are what `emulator serve` answers;
@@ -27,6 +29,7 @@ from ..money import USD_CREDIT_TYPE_ID
 
 CUSTOMER_CONFIGS = "customer_billing_provider_configurations"
 CUSTOMER_REVENUE_CONFIGS = "customer_revenue_system_configurations"
+CUSTOMER_BALANCES = ("commits", "credits")  # customer-level, from the customerCommits/customerCredits lists
 _CUSTOMER_API_ONLY = ("external_id", "customer_config", "created_at", "updated_at", "current_billable_status")
 _PRODUCT_TOP = ("id", "type", "archived_at", "custom_fields")
 _PRODUCT_STATE_API_ONLY = ("created_at", "created_by")
@@ -43,7 +46,7 @@ def credit_type(credit_type_id: str, names: dict[str, str]) -> dict[str, str]:
 def customer(stored: dict[str, Any]) -> dict[str, Any]:
     """CustomerDetail: the stored customer without its configuration lists, with the fields the
     API always returns (`external_id`: the first ingest alias, else the id)."""
-    out = {k: v for k, v in stored.items() if k not in (CUSTOMER_CONFIGS, CUSTOMER_REVENUE_CONFIGS)}
+    out = {k: v for k, v in stored.items() if k not in (CUSTOMER_CONFIGS, CUSTOMER_REVENUE_CONFIGS, *CUSTOMER_BALANCES)}
     aliases = out.setdefault("ingest_aliases", [])
     out.setdefault("custom_fields", {})
     out["external_id"] = aliases[0] if aliases else stored["id"]
@@ -133,8 +136,14 @@ def rate_overlaps(rate: dict[str, Any], starting_at: str, ending_before: str | N
 
 # --- the inverse: what a client of the HTTP API rebuilds -----------------------------------------
 
+def customer_balances(stored: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """Commit/Credit entries of a customer's customer-level commits or credits."""
+    return [{**item, "customer_id": stored["id"]} for item in stored.get(name) or []]
+
+
 def stored_shape(type_: str, api: dict[str, Any], *, configurations: list[dict[str, Any]] | None = None,
-                 rates: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 rates: list[dict[str, Any]] | None = None,
+                 balances: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     """The emulator's (and the readers') shape of an object read from the API: `api` is the get
     endpoint's `data`; a customer also takes its billing provider configurations (include
     archived), a rate card its rates (getRateSchedule from the beginning of time).
@@ -147,6 +156,9 @@ def stored_shape(type_: str, api: dict[str, Any], *, configurations: list[dict[s
         out = {k: v for k, v in api.items() if k not in _CUSTOMER_API_ONLY}
         if configurations:
             out[CUSTOMER_CONFIGS] = [_stored_configuration(c) for c in configurations]
+        for name, items in (balances or {}).items():
+            if items:
+                out[name] = [{k: v for k, v in item.items() if k != "customer_id"} for item in items]
         return out
     if type_ == "product":
         out = {k: api[k] for k in _PRODUCT_TOP if k in api}

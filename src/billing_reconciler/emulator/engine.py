@@ -40,10 +40,12 @@ CREDIT_TYPE_NAMES = {USD_CREDIT_TYPE_ID: USD_CREDIT_TYPE_NAME}
 # Where each referenced id must point (field name -> object type); checked anywhere in a body.
 REFERENCES = {
     "customer_id": "customer", "contract_id": "contract", "rate_card_id": "rate_card",
-    "billable_metric_id": "billable_metric", "product_id": "product",
+    "billable_metric_id": "billable_metric", "product_id": "product", "from_contract_id": "contract",
+    "invoice_contract_id": "contract",
 }
 CREDIT_TYPE_FIELDS = ("credit_type_id", "custom_credit_type_id", "fiat_credit_type_id")
-REFERENCE_LISTS = {"applicable_product_ids": "product", "composite_product_ids": "product"}
+REFERENCE_LISTS = {"applicable_product_ids": "product", "composite_product_ids": "product",
+                   "applicable_contract_ids": "contract"}
 
 # Contract item lists: the edit keys that add, archive (or remove) and update them, and the
 # field an update names its item by.
@@ -430,6 +432,35 @@ def archive_billing_provider_configurations(emu: Emulator, _p, body):
 route("POST", "/v1/customers/archive")(_archive("customer", "id"))
 
 
+def _customer_balance(list_name: str):
+    """customerCommits/create, customerCredits/create: a Commit/Credit object (the list endpoints'
+    shape: `product: {id}`, `invoice_contract: {id}`), kept with the customer under `commits` /
+    `credits`, where the customer's reader finds it (the API lists them per customer)."""
+    def handler(emu: Emulator, _p, body):
+        customer = emu.editable("customer", body["customer_id"], "customer_id")
+        for field in ("invoice_contract_id",):
+            if field in body:
+                contract = emu.need("contract", body[field], field)
+                if contract.get("customer_id") != customer["id"]:
+                    raise refused(400, f"contract {contract['id']} is not a contract of customer {customer['id']}", field)
+        for i, contract_id in enumerate(body.get("applicable_contract_ids") or []):
+            if emu.need("contract", contract_id, f"applicable_contract_ids[{i}]").get("customer_id") != customer["id"]:
+                raise refused(400, f"contract {contract_id} is not a contract of customer {customer['id']}",
+                              f"applicable_contract_ids[{i}]")
+        fields = {k: v for k, v in body.items() if k not in ("customer_id", "uniqueness_key")}
+        if "invoice_contract_id" in fields:
+            fields["invoice_contract"] = {"id": fields.pop("invoice_contract_id")}
+        item = new_item(fields, emu.new_id())
+        customer.setdefault(list_name, []).append(item)
+        emu.put("customer", customer)
+        return {"data": {"id": item["id"]}}
+    return handler
+
+
+route("POST", "/v1/contracts/customerCommits/create")(_customer_balance("commits"))
+route("POST", "/v1/contracts/customerCredits/create")(_customer_balance("credits"))
+
+
 # --- custom fields -----------------------------------------------------------------------
 
 ENTITY_TYPES = {"customer": "customer", "contract": "contract", "product": "product", "rate_card": "rate_card",
@@ -497,8 +528,38 @@ def create_contract(emu: Emulator, _p, body):
             contract[name] = api_shape(value)
     link_subscriptions(contract, temporary)
     _check_subscription_links(contract)
+    old = _transition(emu, contract, body.get("transition"))
+    if old is not None:
+        emu.put("contract", old)
     emu.put("contract", contract)
     return {"data": {"id": contract["id"]}}
+
+
+def _transition(emu: Emulator, contract: dict[str, Any], transition: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A SUPERSEDE or RENEWAL transition ends the old contract (same customer, not archived, started
+    before) at the new one's start, unless it ends earlier, and both record the transition
+    (ContractV2 `transitions`). Returns the changed old contract."""
+    if not transition:
+        return None
+    field = "transition.from_contract_id"
+    old = emu.editable("contract", transition["from_contract_id"], field)
+    if old.get("customer_id") != contract["customer_id"] or old.get("archived_at") is not None:
+        raise refused(400, f"contract {old['id']} is not an active contract of customer {contract['customer_id']}", field)
+    if _instant(contract["starting_at"]) <= _instant(old["starting_at"]):
+        raise refused(400, f"a transition's new contract must start after the contract it replaces "
+                           f"({old['starting_at']})", "starting_at")
+    if old.get("ending_before") is None or _instant(contract["starting_at"]) < _instant(old["ending_before"]):
+        old["ending_before"] = contract["starting_at"]
+    entry = {"type": transition["type"].upper(), "from_contract_id": old["id"], "to_contract_id": contract["id"]}
+    old.setdefault("transitions", []).append(entry)
+    contract.setdefault("transitions", []).append(dict(entry))
+    return old
+
+
+def _instant(text: str):
+    from ..timeutil import parse_timestamp
+
+    return parse_timestamp(text)
 
 
 def _contract_billing_provider(emu: Emulator, body, value: dict[str, Any]) -> dict[str, Any]:

@@ -135,6 +135,18 @@ def get_billing_provider_configurations(mirror: Mirror, _p, _q, body) -> dict[st
     return {"data": api_shapes.billing_provider_configurations(customer, bool(body.get("include_archived")))}
 
 
+@read("POST", "/v1/contracts/customerCommits/list")
+def list_customer_commits(mirror: Mirror, _p, query: Query, body) -> dict[str, Any]:
+    customer = _need(mirror, "customer", body["customer_id"], "customer_id")
+    return page(api_shapes.customer_balances(customer, "commits"), query)
+
+
+@read("POST", "/v1/contracts/customerCredits/list")
+def list_customer_credits(mirror: Mirror, _p, query: Query, body) -> dict[str, Any]:
+    customer = _need(mirror, "customer", body["customer_id"], "customer_id")
+    return page(api_shapes.customer_balances(customer, "credits"), query)
+
+
 # --- billable metrics ----------------------------------------------------------------------------
 
 @read("GET", "/v1/billable-metrics")

@@ -27,10 +27,11 @@ def order_like_model(model: Any, value: Any) -> Any:
         return [order_like_model(model, v) for v in value]
     if not isinstance(value, dict) or model is None or not hasattr(model, "model_fields"):
         return value
-    fields = list(model.model_fields)
+    by_name = {f.alias or name: f for name, f in model.model_fields.items()}  # `from` is the alias of from_
+    fields = list(by_name)
     out = {}
     for name in sorted(value, key=lambda k: (fields.index(k) if k in fields else len(fields), k)):
-        sub = _model_in(model.model_fields[name].annotation) if name in model.model_fields else None
+        sub = _model_in(by_name[name].annotation) if name in by_name else None
         out[name] = order_like_model(sub, value[name])
     return out
 

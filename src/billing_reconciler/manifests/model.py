@@ -262,12 +262,42 @@ class CustomerRevenueSystemConfiguration(Spec):
     delivery_method_id: str | None = None
 
 
+class CustomerCredit(Spec):
+    """A customer-level credit (`/v1/contracts/customerCredits/create`), shared by the customer's
+    contracts (or those in applicable_contracts)."""
+
+    key: Key
+    product: Ref
+    priority: Number
+    access_schedule: AccessSchedule
+    name: str | None = None
+    description: str | None = None
+    applicable_products: list[Ref] | None = None
+    applicable_product_tags: list[str] | None = None
+    specifiers: list[Specifier] | None = None
+    applicable_contracts: list[Ref] | None = None
+    rate_type: CommitRateType | None = None
+    custom_fields: dict[str, str] | None = None
+    netsuite_sales_order_id: str | None = None
+    salesforce_opportunity_id: str | None = None
+
+
+class CustomerCommit(CustomerCredit):
+    """A customer-level commit (`/v1/contracts/customerCommits/create`); invoiced on invoice_contract."""
+
+    type: UpperEnum("PREPAID", "POSTPAID")
+    invoice_schedule: InvoiceSchedule | None = None
+    invoice_contract: Ref | None = None
+
+
 class CustomerSpec(Spec):
     name: str = Field(max_length=160)
     ingest_aliases: list[str] | None = None
     custom_fields: dict[str, EnvText] | None = None
     customer_billing_provider_configurations: list[CustomerBillingProviderConfiguration] | None = None
     customer_revenue_system_configurations: list[CustomerRevenueSystemConfiguration] | None = None
+    commits: list[CustomerCommit] | None = None
+    credits: list[CustomerCredit] | None = None
 
 
 # --- Contract terms ---------------------------------------------------------------------------
@@ -592,6 +622,22 @@ class PrepaidBalanceThresholdConfiguration(Spec):
     threshold_balance_specifiers: list[dict[str, Any]] | None = None
 
 
+class FutureInvoiceBehavior(Spec):
+    trueup: UpperEnum("REMOVE", "AS_IS") | None = None
+
+
+class ContractTransition(Spec):
+    """The contract this one supersedes or renews: `transition.from_contract_id` in the API, the
+    other contract's key here (`from`, a Python keyword, hence the alias). The old contract ends
+    where this one starts."""
+
+    model_config = ConfigDict(extra="forbid", serialize_by_alias=True, validate_by_name=False)
+
+    from_: Ref = Field(alias="from", description="The key of the contract this one supersedes or renews")
+    type: UpperEnum("SUPERSEDE", "RENEWAL")
+    future_invoice_behavior: FutureInvoiceBehavior | None = None
+
+
 class ContractSpec(Spec):
     customer: Ref
     name: str | None = None
@@ -617,6 +663,7 @@ class ContractSpec(Spec):
     scheduled_charges_on_usage_invoices: UpperEnum("ALL") | None = None
     net_payment_terms_days: NonNegative | None = None
     custom_fields: dict[str, EnvText] | None = None
+    transition: ContractTransition | None = None
 
     # The keyed lists of a contract; each item's `key` is unique within its list.
     KEYED_LISTS: ClassVar[tuple[str, ...]] = (

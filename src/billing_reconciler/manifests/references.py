@@ -27,9 +27,16 @@ REFERENCES: dict[str, list[tuple[str, str]]] = {
         ("composite_products[*]", "Product"),
     ],
     "RateCard": [("rates[*].product", "Product")],
+    "Customer": [
+        *[(f"{term}[*].{field}", "Product") for term in ("commits", "credits")
+          for field in ("product", "applicable_products[*]", "specifiers[*].product")],
+        *[(f"{term}[*].applicable_contracts[*]", "Contract") for term in ("commits", "credits")],
+        ("commits[*].invoice_contract", "Contract"),
+    ],
     "Contract": [
         ("customer", "Customer"),
         ("rate_card", "RateCard"),
+        ("transition.from", "Contract"),
         *[
             (f"{term}[*].{field}", "Product")
             for term in ("commits", "credits", "recurring_commits", "recurring_credits")
@@ -60,10 +67,14 @@ VIEW_FIELDS: dict[str, list[str]] = {
     "BillableMetric": ["sql", "group_keys"],
     "Product": ["billable_metric", "pricing_group_key", "presentation_group_key"],
     "RateCard": ["aliases", "rates[*].product", "rates[*].rate_type", "rates[*].billing_frequency"],
-    "Customer": ["ingest_aliases", "customer_billing_provider_configurations[*].key"],
+    "Customer": ["ingest_aliases", "customer_billing_provider_configurations[*].key",
+                 "customer_billing_provider_configurations[*].billing_provider",
+                 "customer_billing_provider_configurations[*].delivery_method"],
     "Contract": [
-        "customer", "rate_card", "starting_at", "rate_card_alias",
+        "customer", "rate_card", "starting_at", "ending_before", "rate_card_alias", "transition.from",
         "billing_provider_configuration.billing_provider_configuration",
+        "billing_provider_configuration.billing_provider", "billing_provider_configuration.delivery_method",
+        "usage_filter.group_key",
         "subscriptions[*].subscription_rate.product", "subscriptions[*].subscription_rate.billing_frequency",
         *[f"{name}[*].key" for name in ("commits", "credits", "recurring_commits", "recurring_credits")],
     ],
@@ -275,6 +286,7 @@ def check_references(views: list[View], complete: bool = True) -> list[PendingPr
     problems.extend(_check_ingest_aliases(by_kind))
     problems.extend(_check_rate_card_aliases(by_kind))
     problems.extend(_check_contract_links(by_kind, complete))
+    problems.extend(_check_transitions(by_kind))
     problems.extend(_check_group_keys(by_kind))
     return problems
 
@@ -386,8 +398,16 @@ def _check_contract_links(by_kind: dict[str, dict[str, View]], complete: bool) -
                     f"{closest(bpc_key, keys) or have}",
                 )
 
+        provider = bpc.get("billing_provider") if isinstance(bpc, dict) else None
+        if customer is not None and customer.valid and view.valid and isinstance(provider, str):
+            yield from _check_billing_provider(view, customer, provider, bpc.get("delivery_method"))
+
         card_key = spec.get("rate_card")
         card = cards.get(card_key) if isinstance(card_key, str) else None
+        if card is None and isinstance(spec.get("rate_card_alias"), str):
+            card = _card_of_alias(spec, spans)
+        if card is not None and card.valid and view.valid:
+            yield from _check_usage_filter_group_key(view, card, by_kind)
         if card is not None and card.valid and view.valid:  # raw enum spellings are not canonical yet
             subscription_rates = {
                 (r.get("product"), r.get("billing_frequency"))
@@ -404,6 +424,92 @@ def _check_contract_links(by_kind: dict[str, dict[str, View]], complete: bool) -
                         f"RateCard/{card.name} has no SUBSCRIPTION rate for product {pair[0]} billed {pair[1]}; "
                         "add that rate to the card or pick one it has",
                     )
+
+
+def _check_billing_provider(view: View, customer: View, provider: str, method: Any) -> Iterator[PendingProblem]:
+    """The provider + delivery method form names one of the customer's configurations (of an
+    active contract: an ended one may have billed through a configuration archived since)."""
+    from ..timeutil import utc_now
+
+    end = _time(view.spec.get("ending_before"))
+    if end is not None and end <= utc_now():
+        return
+    configs = _dicts(customer.spec.get("customer_billing_provider_configurations"))
+    if any(c.get("billing_provider") == provider and (method is None or c.get("delivery_method") == method)
+           for c in configs):
+        return
+    have = ", ".join(sorted(f"{c.get('key')} ({c.get('billing_provider')}/{c.get('delivery_method')})"
+                            for c in configs)) or "none"
+    yield view.problem(("spec", "billing_provider_configuration", "billing_provider"),
+                       f"Customer/{customer.name} has no billing provider configuration for {provider}"
+                       f"{'/' + method if isinstance(method, str) else ''} (it has: {have}); add one to the "
+                       "customer, or name one of its configurations by key (billing_provider_configuration)")
+
+
+def _card_of_alias(spec: dict[str, Any], spans: AliasSpans) -> View | None:
+    start = _time(spec.get("starting_at"))
+    for s, e, card, _ in spans.get(spec["rate_card_alias"], []):
+        if start is not None and (s is None or s <= start) and (e is None or start < e):
+            return card
+    return None
+
+
+def _check_usage_filter_group_key(view: View, card: View, by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
+    """A usage filter routes events by a group key: every metric priced on the contract's rate card
+    must have it as a group key (SQL metrics excepted: their events carry it as a property)."""
+    uf = view.spec.get("usage_filter")
+    group_key = uf.get("group_key") if isinstance(uf, dict) else None
+    if not isinstance(group_key, str):
+        return
+    products, metrics = by_kind.get("Product", {}), by_kind.get("BillableMetric", {})
+    lacking = set()
+    for rate in _dicts(card.spec.get("rates")):
+        product = products.get(rate.get("product")) if isinstance(rate.get("product"), str) else None
+        metric_key = product.spec.get("billable_metric") if product is not None else None
+        metric = metrics.get(metric_key) if isinstance(metric_key, str) else None
+        if metric is None or not metric.valid or "sql" in metric.spec:
+            continue
+        if not any(group_key in keys for keys in metric.spec.get("group_keys", []) if isinstance(keys, list)):
+            lacking.add(metric.address)
+    if lacking:
+        yield view.problem(("spec", "usage_filter", "group_key"),
+                           f"group key '{group_key}' is not a group key of {', '.join(sorted(lacking))} (priced on "
+                           f"{card.address}), so their events cannot be routed by this filter; add [{group_key}] "
+                           "to their group_keys, or filter by a key they have")
+
+
+def _check_transitions(by_kind: dict[str, dict[str, View]]) -> Iterator[PendingProblem]:
+    """A transition names an earlier contract of the same customer, which it ends at its start;
+    a contract is ended by one transition at most. (An unknown key is reported as a dangling
+    reference.)"""
+    contracts = by_kind.get("Contract", {})
+    ended_by: dict[str, View] = {}
+    for view in sorted(contracts.values(), key=lambda v: v.name):
+        transition = view.spec.get("transition")
+        old_key = transition.get("from") if isinstance(transition, dict) else None
+        old = contracts.get(old_key) if isinstance(old_key, str) else None
+        if old is None:
+            continue
+        path = ("spec", "transition", "from")
+        if old is view:
+            yield view.problem(path, "a contract cannot transition from itself; name the contract it replaces")
+            continue
+        if old.spec.get("customer") != view.spec.get("customer"):
+            yield view.problem(path, f"{old.address} belongs to Customer/{old.spec.get('customer')}, not to "
+                                     f"Customer/{view.spec.get('customer')}; a transition replaces a contract of "
+                                     "the same customer")
+            continue
+        start, old_start = _time(view.spec.get("starting_at")), _time(old.spec.get("starting_at"))
+        if start is not None and old_start is not None and start <= old_start:
+            yield view.problem(("spec", "starting_at"),
+                               f"the transition from {old.address} ends it at this contract's starting_at "
+                               f"({_ts(start)}), which must be after {old.address} starts ({_ts(old_start)})")
+            continue
+        if old_key in ended_by:
+            yield view.problem(path, f"{old.address} is already replaced by {ended_by[old_key].address}; a "
+                                     "contract is ended by one transition: chain them (from the newest)")
+            continue
+        ended_by[old_key] = view
 
 
 def _check_rate_card_alias(view: View, spans: AliasSpans) -> Iterator[PendingProblem]:

@@ -21,10 +21,13 @@ REFERENCE_FIELDS: dict[str, tuple[str, str]] = {
     "credit_type": ("credit_type_id", CREDIT_TYPE),
     "custom_credit_type": ("custom_credit_type_id", CREDIT_TYPE),
     "fiat_credit_type": ("fiat_credit_type_id", CREDIT_TYPE),
+    "from": ("from_contract_id", "Contract"),  # a contract's transition.from
+    "invoice_contract": ("invoice_contract_id", "Contract"),  # a customer-level commit's
 }
 REFERENCE_LIST_FIELDS: dict[str, tuple[str, str]] = {
     "applicable_products": ("applicable_product_ids", "Product"),
     "composite_products": ("composite_product_ids", "Product"),
+    "applicable_contracts": ("applicable_contract_ids", "Contract"),  # customer-level commits and credits
 }
 # Manifest-only fields: desired state that the API takes through a later edit, not at create.
 NOT_SENT = frozenset({"key", "quantity_updates", "seat_updates"})

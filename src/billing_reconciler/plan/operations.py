@@ -48,6 +48,8 @@ CATALOG: dict[str, Endpoint] = {
     "set_customer_billing_provider_configurations": Endpoint("POST", "/v1/setCustomerBillingProviderConfigurations"),
     "archive_customer_billing_provider_configurations": Endpoint("POST", "/v1/archiveCustomerBillingProviderConfigurations"),
     "archive_customer": Endpoint("POST", "/v1/customers/archive"),
+    "create_customer_commit": Endpoint("POST", "/v1/contracts/customerCommits/create"),
+    "create_customer_credit": Endpoint("POST", "/v1/contracts/customerCredits/create"),
     "create_contract": Endpoint("POST", "/v1/contracts/create"),
     "edit_contract": Endpoint("POST", "/v2/contracts/edit"),
     "set_usage_filter": Endpoint("POST", "/v1/contracts/setUsageFilter"),

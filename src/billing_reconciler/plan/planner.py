@@ -17,8 +17,10 @@ from .diff import field_changes
 from .kinds import PLANNERS
 from .lifecycle import as_planned, desired_digest, protected_archive, record_for
 from .moves import apply_moves, find_moves
+from .kinds.customers import LATE_OPS
 from .operations import Change, Operation
 from .plan import Drift, Plan
+from .transitions import ended_by_transitions
 
 # Dependency order of the kinds (manifests.model.KIND_ORDER, repeated here so that planning
 # does not import the pydantic models: a no-op plan never validates anything).
@@ -41,6 +43,7 @@ def _check_addresses(option: str, addresses: tuple[str, ...], known: set[str]) -
 
 def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_digest: str = "",
                targets: tuple[str, ...] = (), prune: bool = False, replace: tuple[str, ...] = ()) -> Plan:
+    manifests, transition_reasons = ended_by_transitions(manifests)
     desired = {m.address: m for m in manifests}
     _check_addresses("--target", targets, set(desired) | set(snapshot.objects))
     _check_addresses("--replace", replace, set(desired) | set(snapshot.objects))
@@ -58,6 +61,7 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
     drift: list[Drift] = [Drift(address, (Change("", "exists", "archived outside the manifests"),))
                           for address in sorted(snapshot.gone)]
     rank = {kind: i for i, kind in enumerate(KIND_ORDER)}
+    refused = {a for a in replace if a in desired and _replacing_a_metric_alone(ctx, desired[a], desired, replace)}
 
     # The sub-items of every object that will be compared field by field, in one read.
     snapshot.load_items([actual for address, actual in snapshot.objects.items() if address in desired and (
@@ -90,25 +94,31 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
             continue
         check_credit_types(ctx, manifest)
         if address in replace:
-            refused = protected_archive(written, actual, "--replace (archive, then create again)",
-                                        f"plan with --replace {address}")
-            if refused is not None:
-                ctx.refusals.append(refused)
+            if address in refused:
+                continue
+            protection = protected_archive(written, actual, "--replace (archive, then create again)",
+                                           f"plan with --replace {address}")
+            if protection is not None:
+                ctx.refusals.append(protection)
                 continue
             operations += [_as_replace(op) for op in planner.archive(ctx, actual)]
             operations += [_as_replace(op) for op in planner.create(ctx, as_planned(written, None, digest))]
             continue
-        reason = "drifted: changed outside the manifests" if drifted else "changed in manifests"
+        reason = ("drifted: changed outside the manifests" if drifted
+                  else transition_reasons.get(address, "changed in manifests"))
         ops = planner.update(ctx, manifest, actual, reason)
         operations += [_mark_drift(op) for op in ops] if drifted else ops
+
+    # Customer-level commits and credits may name contracts: they follow every create and update.
+    operations = [o for o in operations if o.op not in LATE_OPS] + [o for o in operations if o.op in LATE_OPS]
 
     unmanaged = sorted(a for a in snapshot.objects if a not in desired and not snapshot.objects[a].archived)
     if prune:
         for address in sorted(unmanaged, key=lambda a: (-rank[a.split("/")[0]], a)):
             actual = snapshot.objects[address]
-            refused = protected_archive(None, actual, "archiving it with --prune", "plan with --prune")
-            if refused is not None:
-                ctx.refusals.append(refused)
+            protection = protected_archive(None, actual, "archiving it with --prune", "plan with --prune")
+            if protection is not None:
+                ctx.refusals.append(protection)
                 continue
             operations += PLANNERS[actual.kind].archive(ctx, actual)
         unmanaged = []
@@ -138,6 +148,22 @@ def build_plan(manifests: list[Manifest], snapshot: Snapshot, *, manifests_diges
         moves=tuple(moves),
         records=tuple(records),
     )
+
+
+def _replacing_a_metric_alone(ctx: PlanContext, manifest: Manifest, desired: dict[str, Manifest],
+                              replace: tuple[str, ...]) -> bool:
+    """A replaced billable metric gets a new id; the products pricing it would still name the old,
+    archived one (a product's metric cannot change): refused unless they are replaced too."""
+    if manifest.kind != "BillableMetric":
+        return False
+    users = [a for a in sorted(desired) if desired[a].kind == "Product" and a not in replace
+             and desired[a].spec.get("billable_metric") == manifest.name]
+    if users:
+        ctx.refuse(manifest, (), f"--replace {manifest.address} would archive the metric that "
+                                 f"{', '.join(users)} use; replace them too "
+                                 f"({' '.join('--replace ' + a for a in users)}), or add a new metric under a "
+                                 "new key and point new products at it")
+    return bool(users)
 
 
 def _as_replace(op: Operation) -> Operation:

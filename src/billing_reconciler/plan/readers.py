@@ -29,7 +29,8 @@ _SPECIFIER_IDS = {"commit_ids": "commits", "recurring_commit_ids": "recurring_co
                   "any_commit_or_credit_ids": "any_commits_or_credits"}
 CONTRACT_LISTS = ("commits", "credits", "overrides", "scheduled_charges", "discounts", "subscriptions",
                   "recurring_commits", "recurring_credits", "professional_services")
-CUSTOMER_LISTS = ("customer_billing_provider_configurations", "customer_revenue_system_configurations")
+CUSTOMER_LISTS = ("customer_billing_provider_configurations", "customer_revenue_system_configurations",
+                  "commits", "credits")  # customer-level commits and credits
 _SERVER_FIELDS = frozenset({"id", "archived_at", "created_at", "created_by", "updates", "transitions",
                             "uniqueness_key"})
 
@@ -73,8 +74,8 @@ def _from_api(value: Any, keys: Keys) -> Any:
             out[field_name] = keys.credit_type_name(item) if kind == CREDIT_TYPE else keys.key_of(item)
         elif name in _REFERENCE_LISTS and isinstance(item, list):
             out[_REFERENCE_LISTS[name][0]] = [keys.key_of(i) for i in item]
-        elif name == "product" and isinstance(item, dict) and "id" in item:
-            out["product"] = keys.key_of(item["id"])
+        elif name in ("product", "invoice_contract") and isinstance(item, dict) and "id" in item:
+            out[name] = keys.key_of(item["id"])
         elif name == "credit_type" and isinstance(item, dict) and "id" in item:
             out["credit_type"] = keys.credit_type_name(item["id"], item.get("name"))
         elif name == "schedule_items" and isinstance(item, list):

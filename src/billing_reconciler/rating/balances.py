@@ -100,14 +100,20 @@ class Segment:
     credit_type: str = USD_CREDIT_TYPE_NAME
     used: Decimal = Decimal(0)
     opened: bool = False
+    # Customer-level balances: the contracts that may draw on it (None: any of the customer's).
+    contracts: frozenset[str] | None = None
+    customer_level: bool = False
+    # A renewal's rolled-over balance: what these (the old contract's) leave, computed when it opens.
+    rolled_from: tuple[Segment, ...] = ()
 
     @property
     def remaining(self) -> Decimal:
         return self.amount - self.used
 
     def order(self) -> tuple:
-        return (self.priority is None, self.priority if self.priority is not None else 0, self.end,
-                self.kind != CREDIT, self.key, self.seat or "")
+        # On a priority tie, contract-level balances before customer-level ones (the API's rule).
+        return (self.priority is None, self.priority if self.priority is not None else 0, self.customer_level,
+                self.end, self.kind != CREDIT, self.key, self.seat or "")
 
 
 def access_segments(item: Mapping[str, Any], kind: str, products: Mapping[str, Mapping[str, Any]]) -> list[Segment]:
@@ -139,6 +145,8 @@ class Ledger:
 
     def _open(self, segment: Segment) -> None:
         segment.opened = True
+        if segment.rolled_from:
+            segment.amount += sum((carried_over(s) for s in segment.rolled_from), Decimal(0))
         if segment.chain is None or segment.generation == 0:
             return
         previous = [s for s in self.segments
@@ -167,19 +175,22 @@ class Ledger:
             self._pending[i:] = sorted([*self._pending[i:], segment], key=lambda s: (s.start, s.order()))
 
     def draw(self, charges: Iterable[tuple[LineItem, Mapping[str, Any]]],
-             after_window: Callable[[datetime, list[LineItem]], None] | None = None) -> None:
+             after_window: Callable[[datetime, list[LineItem]], None] | None = None,
+             contract_of: Mapping[int, str] | None = None) -> None:
         """Pay usage charges (line, product spec), in time order; fills each line's `paid_by`.
         `after_window(end, lines)` is called once the charges of each time window (lines with the
-        same starting_at) are drawn, with the window's end and lines (rating.thresholds)."""
+        same starting_at) are drawn, with the window's end and lines (rating.thresholds).
+        `contract_of` (id(line) -> contract key): several contracts drawn together, each balance
+        only by the contracts it names."""
         ordered = sorted(charges, key=lambda c: (c[0].starting_at, c[0].product))
         first = 0  # the window's first line
         for n, (line, product) in enumerate(ordered):
-            self._draw_one(line, product)
+            self._draw_one(line, product, contract_of)
             if after_window is not None and (n + 1 == len(ordered) or ordered[n + 1][0].starting_at != line.starting_at):
                 after_window(line.ending_before or line.starting_at, [li for li, _ in ordered[first:n + 1]])
                 first = n + 1
 
-    def _draw_one(self, line: LineItem, product: Mapping[str, Any]) -> None:
+    def _draw_one(self, line: LineItem, product: Mapping[str, Any], contract_of: Mapping[int, str] | None) -> None:
         if line.kind != USAGE_CHARGE or line.total <= 0:
             return
         t = line.starting_at
@@ -191,6 +202,8 @@ class Ledger:
             if seg.credit_type != line.credit_type:
                 continue
             if seg.seat is not None and line.group_values.get(seg.seat_key or "") != seg.seat:
+                continue
+            if contract_of is not None and seg.contracts is not None and contract_of[id(line)] not in seg.contracts:
                 continue
             if not seg.scope.applies(line.product, product, line.group_values):
                 continue

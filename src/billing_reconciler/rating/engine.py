@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 from typing import Any
@@ -33,6 +33,8 @@ from .invoices import USAGE_CHARGE, Invoice, LineItem
 from .metrics import MetricQuery, UsageTable, combine, quantity
 from .pricing import bands, price_at, pricing_cuts, resolve_rate_card
 from .pro_services import pro_service_charges
+from .rollover import renewal_balances
+from .transitions import billed_before_end, keeps_trueups, successors
 from .schedule import DatedCharge, assemble, scheduled_charges, statement_periods
 from .state import BillingState, UsageFilterPeriod
 from .subscriptions import recurring_balances, subscription_charges
@@ -273,8 +275,37 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
         per_contract.setdefault(k[0], []).append((k, v))
     invoices: list[Invoice] = []
     composites = composite_order(state.products)
-    for c in prepared:
-        invoices += _contract_invoices(state, c, per_contract.get(c.key, []), aggregation, composites, until)
+    rated: dict[str, list[Segment]] = {}
+    replaced = successors(state.contracts)
+    for customer in sorted(by_customer):
+        contracts = by_customer[customer]  # in start order
+        shared = customer_balances(state, customer, contracts)
+        trueups_until: dict[str, datetime | None] = {}
+        for c in contracts:
+            # A renewal starts with what the contract it renews leaves (rating.rollover).
+            c.segments += renewal_balances(c.spec, c.start, c.end or _horizon(c), rated)
+            rated[c.key] = c.segments
+            if c.key in replaced and c.end is not None:  # ended by a transition (rating.transitions)
+                c.charges = billed_before_end(c.charges, c.end)
+                trueups_until[c.key] = None if keeps_trueups(replaced[c.key]) else c.end
+        drawn = {c.key: _usage_charges(state, c, per_contract.get(c.key, []), aggregation, composites)
+                 for c in contracts}
+        if shared:
+            # Customer-level balances: the customer's contracts draw together, in time order.
+            contract_of = {id(line): key for key, (_, charges) in drawn.items() for line, _ in charges}
+            for c in contracts:
+                for seg in c.segments:
+                    seg.contracts = frozenset({c.key})
+            # (Thresholds are not evaluated for a customer with customer-level balances.)
+            Ledger([*(seg for c in contracts for seg in c.segments), *shared]).draw(
+                [ch for _, charges in drawn.values() for ch in charges], contract_of=contract_of)
+            thresholds: dict[str, ThresholdBilling | None] = {}
+        else:
+            thresholds = {c.key: _draw_alone(state, c, drawn[c.key][1]) for c in contracts}
+        for c in contracts:
+            lines_by_period, charges = drawn[c.key]
+            invoices += _assemble(state, c, lines_by_period, charges, [*c.segments, *shared], until,
+                                  trueups_until.get(c.key), thresholds.get(c.key))
     if start is not None:
         invoices = [inv for inv in invoices
                     if (inv.end_timestamp > start if inv.end_timestamp > inv.start_timestamp
@@ -283,13 +314,37 @@ def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: date
     return RatingResult(invoices, unattributed, unbilled, {c.key: c.segments for c in prepared})
 
 
+def customer_balances(state: BillingState, customer: str, contracts: list[PreparedContract]) -> list[Segment]:
+    """The customer-level commits' and credits' segments (keys `<customer>/<key>`), usable by the
+    contracts in applicable_contracts (none: all of the customer's); a PREPAID commit's invoice
+    schedule is billed on its invoice_contract, as commit purchases are."""
+    spec = state.customers.get(customer) or {}
+    out: list[Segment] = []
+    for kind, name in ((COMMIT, "commits"), (CREDIT, "credits")):
+        for item in spec.get(name, []):
+            allowed = frozenset(item["applicable_contracts"]) if item.get("applicable_contracts") else None
+            out += [replace(seg, key=f"{customer}/{seg.key}", contracts=allowed, customer_level=True)
+                    for seg in access_segments(item, kind, state.products)]
+            invoiced_on = [c for c in contracts if c.key == item.get("invoice_contract")]
+            if kind == COMMIT and invoiced_on and item.get("type") != "POSTPAID":
+                invoiced_on[0].charges += scheduled_charges({"commits": [{**item, "key": f"{customer}/{item['key']}"}]},
+                                                            state.products)
+    return out
+
+
+def _horizon(c: PreparedContract) -> datetime:
+    return c.periods[-1][1] if c.periods else c.start
+
+
 def _line_keys(product: Mapping[str, Any], c: PreparedContract) -> tuple[str, ...]:
     keys = [*product.get("pricing_group_key", []), *product.get("presentation_group_key", []), *c.seat_keys]
     return tuple(dict.fromkeys(keys))
 
 
-def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
-                       aggregation: Mapping[str, str], composites: list[str], until: datetime) -> list[Invoice]:
+def _usage_charges(state: BillingState, c: PreparedContract, acc: list[tuple[tuple, Any]],
+                   aggregation: Mapping[str, str], composites: list[str]
+                   ) -> tuple[dict[int, list[LineItem]], list[tuple[LineItem, Mapping[str, Any]]]]:
+    """The contract's usage lines per statement period, and each as a charge to draw balances for."""
     mine = sorted(acc,
                   key=lambda kv: (kv[0][2], kv[0][1], -1 if kv[0][3] is None else kv[0][3],
                                   tuple("" if x is None else x for x in kv[0][4])))
@@ -327,12 +382,28 @@ def _contract_invoices(state: BillingState, c: PreparedContract, acc: list[tuple
         extra = composite_lines(c.card, c.spec, state.products, composites, lines)
         lines += extra
         charges += [(line, state.products[line.product]) for line in extra]
+    return lines_by_period, charges
+
+
+def _draw_alone(state: BillingState, c: PreparedContract, charges: list[tuple[LineItem, Mapping[str, Any]]]
+                ) -> ThresholdBilling | None:
+    """Draw a contract's own balances for its usage charges, its thresholds evaluated as they go
+    (rating.thresholds); the threshold billing, if the contract has any."""
     ledger = Ledger(c.segments)
     thresholds = ThresholdBilling.of(c.spec, state.products, ledger, c.period_starts, fiat_credit_type(c.card),
                                      c.start)
     ledger.draw(charges, thresholds.after_window if thresholds else None)
-    usage_lines = {pidx: [*lines, *drawdown_lines(lines, c.segments)] for pidx, lines in lines_by_period.items()}
+    return thresholds
+
+
+def _assemble(state: BillingState, c: PreparedContract, lines_by_period: dict[int, list[LineItem]],
+              charges: list[tuple[LineItem, Mapping[str, Any]]], segments: list[Segment], until: datetime,
+              trueups_until: datetime | None = None, thresholds: ThresholdBilling | None = None) -> list[Invoice]:
+    """The contract's invoices once its usage charges were drawn from `segments`, one per credit type."""
+    usage_lines = {pidx: [*lines, *drawdown_lines(lines, segments)] for pidx, lines in lines_by_period.items()}
     trueups = postpaid_trueups(c.spec, (line for line, _ in charges), state.products)
+    if trueups_until is not None:
+        trueups = [t for t in trueups if t.at < trueups_until]
     invoices = assemble(c.customer, c.key, c.spec, c.periods, usage_lines, [*c.charges, *trueups], until)
     if thresholds:
         invoices += thresholds.invoices(c.customer, c.key, until)

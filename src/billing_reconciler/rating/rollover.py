@@ -2,9 +2,8 @@
 
 Metronome rolls a one-off commit's or credit's unused balance over only on a contract transition
 (`transition: {type: RENEWAL}`): every rollover ledger entry names the `new_contract_id`, and the
-rolled-over commit records `rolled_over_from`. Transitions are not modelled yet, so nothing in the
-engine calls this; a transition will take the old contract's balances after rating
-(`RatingResult.balances`) and add what this returns to the new contract's balances.
+rolled-over commit records `rolled_over_from`. The engine rates a renewed contract after the one it
+renews and adds `renewal_balances` (the old contract's balances after its usage) to the new one's.
 
 Decisions where the sources are silent:
 - Recurring commits' generated balances roll over the same way (the API: rollover_fraction "controls
@@ -17,14 +16,17 @@ Decisions where the sources are silent:
   segment (and per seat), nothing when it comes to 0.
 - POSTPAID commits are left out: their unmet part is trued up (balances.postpaid_trueups); what
   rolling it over into a renewal would do to the true-up is not documented.
-- The rolled-over balance keeps the original's kind, key, name, product, scope, priority and seat
+- The rolled-over balance keeps the original's kind, name, product, scope, priority and seat
   and is usable from the transition until `ending_before` (the new contract's end or another date
-  the transition chooses). A rolled-over commit is already paid: it is never invoiced again.
+  the transition chooses). A rolled-over commit is already paid: it is never invoiced again. In the
+  new contract its key is `<old contract>/<key>` (the renewal may reuse the key for a new commit).
+- SUPERSEDE carries nothing over (the API's rollover ledger entries are renewal entries).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -43,3 +45,17 @@ def rollover_segments(segments: Iterable[Segment], at: datetime, ending_before: 
             out.append(replace(s, start=at, end=ending_before, amount=amount, used=Decimal(0), opened=False,
                                chain=None, generation=0))
     return out
+
+
+def renewal_balances(contract: Mapping[str, Any], start: datetime, ending_before: datetime,
+                     rated: Mapping[str, list[Segment]]) -> list[Segment]:
+    """What a contract that RENEWs another (already rated: its balances in `rated`) starts with."""
+    transition = contract.get("transition") or {}
+    old = transition.get("from")
+    if transition.get("type") != "RENEWAL" or old not in rated:
+        return []
+    # Amounts are settled when each opens (Ledger._open), after the old contract's usage before
+    # `start` was drawn: the old contract may still be drawing (several contracts drawn together).
+    return [replace(s, key=f"{old}/{s.key}", start=start, end=ending_before, amount=Decimal(0), used=Decimal(0),
+                    opened=False, chain=None, generation=0, rolled_from=(s,))
+            for s in rated[old] if not s.postpaid and s.rollover_fraction and s.start < start <= s.end]

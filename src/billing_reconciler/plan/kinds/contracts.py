@@ -21,7 +21,7 @@ from .base import immutable, operation, register
 from .customers import custom_field_ops
 
 CREATE_ONLY = ("customer", "starting_at", "rate_card", "rate_card_alias", "usage_statement_schedule",
-               "multiplier_override_prioritization", "scheduled_charges_on_usage_invoices")
+               "multiplier_override_prioritization", "scheduled_charges_on_usage_invoices", "transition")
 WAY_OUT = ("set ending_before on this contract and add a new Contract with a new key, "
            "or plan with --replace {address} to archive it and create it again")
 
