@@ -32,9 +32,11 @@ def test_changed_override_is_removed_and_added_in_one_edit_contract(store, accou
     assert body["add_overrides"] == [{"starting_at": START, "applicable_product_tags": ["cloud"], "type": "MULTIPLIER",
                                       "multiplier": Decimal("0.9")}]
     assert set(body) == {"customer_id", "contract_id", "remove_overrides", "add_overrides"}
+    # Only the field that differs is listed (0.95 -> 0.9), marked as forcing the item's replacement.
     [change] = edit.changes
-    assert change.path == "overrides[cloud-discount]" and change.note == "replace"
-    assert "-/+ overrides[cloud-discount]" in render(plan, "text")
+    assert (change.path, change.before, change.after, change.note) == \
+        ("overrides[cloud-discount].multiplier", Decimal("0.95"), Decimal("0.9"), "replace")
+    assert "~ overrides[cloud-discount].multiplier: 0.95 -> 0.9  # forces replacement" in render(plan, "text")
 
     apply(store, plan)
     after = store.snapshot().objects["Contract/c1-2024"]
@@ -68,7 +70,7 @@ def test_all_changes_to_one_contract_go_in_one_edit_contract(store, tmp_path):
     assert body["update_contract_end_date"] == "2026-11-01T00:00:00Z"
     notes = {c.path: c.note for c in edit.changes}
     assert notes["commits[prepaid]"] == notes["credits[welcome]"] == notes["scheduled_charges[platform-fee]"] == "archive"
-    assert notes["overrides[cloud-discount]"] == "replace"
+    assert notes["overrides[cloud-discount].multiplier"] == "replace"
     assert notes["overrides[network-discount]"] == ""
 
     apply(store, plan)
@@ -299,9 +301,9 @@ def test_subscription_name_and_proration_cannot_change(store, tmp_path):
     # Problems come in file order, which depends on how the account's documents are written.
     messages = sorted((str(e) for e in plan.errors), key=lambda m: "proration" in m)
     assert len(messages) == 2
-    assert "spec.subscriptions[0].name: name of subscription 'pro-plan': the billing API cannot change it" in messages[0]
+    assert "spec.subscriptions[0].name: name of subscription 'pro-plan' cannot be changed after it is created" in messages[0]
     assert "spec.subscriptions[0].proration: proration of subscription 'pro-plan'" in messages[1]
-    assert "set ending_before on this one and add a new subscription under a new key" in messages[1]
+    assert "keep it, set its ending_before, and add the changed subscription under a new key" in messages[1]
 
 
 def test_subscription_added_later_gets_its_scheduled_quantities_in_a_second_edit(store, tmp_path):

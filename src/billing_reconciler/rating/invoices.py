@@ -97,6 +97,11 @@ class Invoice:
         return sum((li.total for li in self.line_items if not li.is_drawdown), Decimal(0))
 
     @property
+    def drawdown(self) -> Decimal:
+        """What commits and credits paid of this invoice: the drawdown lines' sum (negative or 0)."""
+        return sum((li.total for li in self.line_items if li.is_drawdown), Decimal(0))
+
+    @property
     def total(self) -> Decimal:
         return sum((li.total for li in self.line_items), Decimal(0))
 
