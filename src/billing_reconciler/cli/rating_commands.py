@@ -124,7 +124,7 @@ def render_text(invoices, unattributed) -> str:
 @click.option("--customer", "customers", multiple=True, metavar="KEY", help="Only this customer (repeatable).")
 @click.option("--start", callback=_timestamp, metavar="T", help="Only invoices from T (inclusive).")
 @click.option("--end", callback=_timestamp, metavar="T", help="Rate up to T (exclusive; default now).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @click.option("--from-manifests", is_flag=True,
               help="Rate against the manifests instead of the applied store state (events still come from the store).")
 @click.option("--events", "events_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
