@@ -6,13 +6,12 @@ import os
 import sys
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 
 import click
 
 from ..bounds import LAST_YEAR
 from ..canonical import dumps
-from ..timeutil import format_timestamp, parse_timestamp, utc_now
+from ..timeutil import parse_timestamp, utc_now
 from .context import Settings, pass_settings
 from .output import echo_json, fail, format_option
 
@@ -79,47 +78,6 @@ def report_moved(moved) -> None:
                 click.echo(f"  usage_events row {error.line}: {error.message}", err=True)
 
 
-def _dollars(cents: Decimal) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents) / 100:,.2f}"
-
-
-def _unit_dollars(cents: Decimal) -> str:
-    from ..money import format_decimal
-
-    return ("-" if cents < 0 else "") + "$" + format_decimal(abs(cents) / 100)
-
-
-def render_text(invoices, unattributed) -> str:
-    out = []
-    for inv in invoices:
-        period = (format_timestamp(inv.start_timestamp) if inv.start_timestamp == inv.end_timestamp
-                  else f"{format_timestamp(inv.start_timestamp)} .. {format_timestamp(inv.end_timestamp)}")
-        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}  issued {format_timestamp(inv.issued_at)}")
-        for li in inv.line_items:
-            label = li.name
-            extras = [f"{k}={v}" for k, v in sorted(li.group_values.items())]
-            if li.tier is not None:
-                extras.append(f"tier {li.tier}")
-            if li.seat:
-                extras.append(f"seat {li.seat}")
-            if extras:
-                label += f" ({', '.join(extras)})"
-            notes = [f"override {li.override}"] if li.override else []
-            notes += [f"paid by {k}" for k in sorted(li.paid_by)]
-            notes += [f"counts toward {k}" for k in sorted(li.counts_toward)]
-            out.append(f"  {label:<48} {li.quantity:>12} x {_unit_dollars(li.unit_price):<14} {_dollars(li.total):>14}"
-                       + (f"  [{'; '.join(notes)}]" if notes else ""))
-        out.append(f"  {'subtotal':<78} {_dollars(inv.subtotal):>14}")
-        out.append(f"  {'total':<78} {_dollars(inv.total):>14}")
-        out.append("")
-    out.append(f"{len(invoices)} invoice(s), total {_dollars(sum((i.total for i in invoices), Decimal(0)))}.")
-    if unattributed:
-        out.append(f"Usage from {len(unattributed)} unknown customer id(s) kept unbilled: "
-                   + ", ".join(unattributed[:10]) + (" ..." if len(unattributed) > 10 else ""))
-    return "\n".join(out)
-
-
 @click.command("invoices")
 @click.option("--customer", "customers", multiple=True, metavar="KEY", help="Only this customer (repeatable).")
 @click.option("--start", callback=_timestamp, metavar="T", help="Only invoices from T (inclusive).")
@@ -161,7 +119,10 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
             doc["unattributed_customer_ids"] = result.unattributed
         click.echo(dumps(doc, indent=2))
     else:
-        click.echo(render_text(result.invoices, result.unattributed))
+        from ..rating.invoice_text import render_invoices
+        from ..rating.invoices import invoices_total
+
+        click.echo(render_invoices(result.invoices, result.unattributed, invoices_total(result.invoices)))
 
 
 @contextmanager

@@ -123,6 +123,11 @@ def invoices_json(invoices: list[Invoice]) -> dict[str, Any]:
     return {"invoices": [inv.to_json() for inv in invoices]}
 
 
+def invoices_total(invoices: list[Invoice]) -> Decimal:
+    """What a list of invoices adds up to (cents)."""
+    return sum((inv.total for inv in invoices), Decimal(0))
+
+
 def totals_by_customer(invoices: list[Invoice]) -> dict[str, Decimal]:
     """Each customer's invoiced total (what `plan --usage` compares before and after a plan)."""
     out: dict[str, Decimal] = {}
