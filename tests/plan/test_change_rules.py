@@ -322,3 +322,39 @@ def test_subscription_added_later_gets_its_scheduled_quantities_in_a_second_edit
          "quantity_updates": [{"starting_at": "2025-06-01T00:00:00Z", "quantity": 4}]}]
     apply(store, plan)
     converge(store, account)
+
+
+def test_a_recurring_credit_field_that_cannot_change_advises_what_the_planner_accepts(store, tmp_path):
+    # One fact in one place (contracts.how_to_change / how_to_stop): the advice for a recurring
+    # credit's product change must be a change that plans. It used to say "remove it and add it
+    # under a new key", and removing one is refused ("keep it and set its ending_before").
+    # Mutation caught: either message drifting from the other, or advice that is itself refused.
+    import copy
+
+    from tests.emulator.bodies import ROOT, account_from
+
+    account = account_from(ROOT / "manifests", tmp_path)
+    applied(store, account)
+    spec = account.spec("Contract/brightlabs-pool-2025")
+    original = copy.deepcopy(spec["recurring_credits"][0])
+
+    spec["recurring_credits"][0]["product"] = "prepaid-commit"
+    [problem] = make_plan(store, account).errors
+    assert "product of recurring credit 'seat-pool' cannot be changed after it is created; keep it, set its " \
+           "ending_before, and add the changed recurring credit under a new key" in problem.message
+
+    # The old advice (remove it, add it under a new key) is refused, pointing the same way.
+    spec["recurring_credits"] = [{**original, "key": "seat-pool-2", "product": "prepaid-commit"}]
+    [problem] = make_plan(store, account).errors
+    assert "recurring credit 'seat-pool' was removed, but a recurring credit cannot be archived; keep it and set " \
+           "its ending_before" in problem.message
+
+    # Following the advice plans: the old one ended, the changed one added under a new key.
+    spec["recurring_credits"] = [{**original, "ending_before": "2026-06-01T00:00:00Z"},
+                                 {**original, "key": "seat-pool-2", "product": "prepaid-commit",
+                                  "starting_at": "2026-06-01T00:00:00Z"}]
+    plan = make_plan(store, account)
+    assert not plan.errored, [str(e) for e in plan.errors]
+    body = only(plan, "edit_contract").request.body
+    assert [u["ending_before"] for u in body["update_recurring_credits"]] == ["2026-06-01T00:00:00Z"]
+    assert len(body["add_recurring_credits"]) == 1
