@@ -46,6 +46,9 @@ def test_global_options_are_accepted_after_the_command(tmp_path: Path, example_t
     # A command's own option is never taken for a global one; a wrong one still exits 1.
     bad = run_cli("plan", "--store", cwd=example_tree)
     assert bad.returncode == 1 and "--store" in bad.stderr and "requires an argument" in bad.stderr
+    # ... and the command's help says so (mutation: the note not added to subcommands).
+    assert "Global options are accepted here too (--store, --manifests," in \
+        run_cli("plan", "--help", cwd=example_tree, check=True).stdout
 
 
 def test_show_archived_and_history_verbose(example_tree: Path):

@@ -168,6 +168,14 @@ def _register() -> None:
             continue
         for command in module.COMMANDS:
             main.add_command(command)
+            command.epilog = "\n\n".join(filter(None, [command.epilog, _global_options_note()]))
+
+
+def _global_options_note() -> str:
+    """Each command's help names the global options it also accepts (from their one definition)."""
+    names = ", ".join(p.opts[0] for p in main.params if isinstance(p, click.Option) and p.opts[0].startswith("--")
+                      and p.opts[0] != "--version")
+    return f"Global options are accepted here too ({names}); see `billing-reconciler --help`."
 
 
 _register()
