@@ -36,7 +36,6 @@ OWN: dict[str, str] = {
     "key": "This item's key, unique in its list: how plans, history and later edits name it "
            "(the billing API knows the item by an id the store maps to this key).",
     "product": "Key of a Product manifest.",
-    "products": "Keys of Product manifests.",
     "applicable_products": "Keys of the Product manifests this applies to.",
     "composite_products": "Keys of the Product manifests whose spend this composite product is computed from.",
     "rate_card": "Key of the RateCard manifest the contract prices usage with.",
@@ -134,7 +133,7 @@ OWN: dict[str, str] = {
 
 # Fields whose manifest meaning differs from the API field they become (a key where the API takes
 # an id; a keyed list): OWN describes them even where the document has a description.
-OURS_FIRST = frozenset({"key", "product", "products", "applicable_products", "composite_products", "rate_card",
+OURS_FIRST = frozenset({"key", "product", "applicable_products", "composite_products", "rate_card",
                         "customer", "billable_metric", "commits", "credits", "overrides", "scheduled_charges",
                         "recurring_commits", "recurring_credits", "customer_billing_provider_configurations",
                         "discounts", "professional_services"})
