@@ -59,8 +59,7 @@ def how_to_change(name: str, address: str) -> str:
     if name in ENDED_NOT_ARCHIVED:
         return f"keep it, set its ending_before, and add the changed {what} under a new key"
     if name in KEPT_AS_IS:
-        return (f"a {what} can be neither edited nor archived through contract edits; keep it as it is, or "
-                f"plan with --replace {address} to archive the contract and create it again")
+        return f"keep it as it is, or plan with --replace {address} to archive the contract and create it again"
     return f"remove it and add the changed {what} under a new key"
 
 
@@ -422,7 +421,6 @@ def _subscription_schedule_update(ctx, m, old: dict, new: dict) -> dict[str, Any
     if not body:
         return None
     return {"subscription_id": ctx.item_id(m.address, "subscriptions", new["key"]), **body}
-
 
 
 
