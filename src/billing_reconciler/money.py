@@ -59,3 +59,19 @@ def format_decimal(value: Decimal | int) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text or "0"
+
+
+_HUNDRED = Decimal(100)
+
+
+def format_dollars(cents: Decimal | int) -> str:
+    """An amount in cents as dollars for people: `$611.60`, `-$0.45`, `$1,100,045.00`; two places
+    unless the amount holds a fraction of a cent, which is shown whole (`$0.0025`), never rounded
+    (so a unit price keeps its full precision)."""
+    dollars = Decimal(cents) / _HUNDRED
+    sign = "-" if dollars < 0 else ""
+    dollars = abs(dollars)
+    if dollars == dollars.quantize(Decimal("0.01"), context=_WIDE):
+        return f"{sign}${dollars:,.2f}"
+    return f"{sign}${dollars:,f}".rstrip("0")
+

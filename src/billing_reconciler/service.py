@@ -199,23 +199,36 @@ def revision_states(base: list, manifests: list) -> tuple[BillingState, BillingS
             store.close()
 
 
-def show_objects(store: Store, address: str | None = None, backend: Backend | None = None) -> list[dict]:
+class ArchivedObject(KeyError):
+    """`show ADDRESS` of an object that was archived (shown with `archived=True`)."""
+
+
+def show_objects(store: Store, address: str | None = None, backend: Backend | None = None, *,
+                 archived: bool = False) -> list[dict]:
     """Each managed object as the backend holds it: its address, id, the spec the reader makes of
     it, the API object itself (ids and all, archived items included) and the store's key <-> id
-    mapping of its items. Raises KeyError for
-    an address the store does not know."""
+    mapping of its items. With `archived`, the archived objects too (as last applied; `archived`
+    says which). Raises KeyError for an address the store does not know, ArchivedObject for an
+    archived one asked for without `archived`."""
     snapshot = current_state(store, backend)
-    objects = snapshot.objects
+    objects = dict(snapshot.objects)
+    gone: dict = {}
+    if archived or (address is not None and address not in objects):  # a second read only when needed
+        gone = {a: o for a, o in store.snapshot(include_archived=True).objects.items()
+                if o.archived and a not in objects}
+    if archived:
+        objects.update(gone)
     if address is not None:
         if address not in objects:
-            raise KeyError(address)
+            raise ArchivedObject(address) if address in gone else KeyError(address)
         objects = {address: objects[address]}
     backend = backend or default_backend()
     out = []
     with store.reading() as conn:
         session = backend.session(conn)
         for obj in sorted(objects.values(), key=lambda o: o.address):
-            out.append({"address": obj.address, "id": obj.remote_id, "drifted": obj.drifted,
+            out.append({"address": obj.address, "id": obj.remote_id, "archived": obj.archived,
+                        "drifted": obj.drifted and not obj.archived,
                         # Lifecycle metadata as last applied: metadata.protect, former keys, ignored paths.
                         "protected": obj.protected, "moved_from": list(obj.moved_from),
                         "ignore_changes": list(obj.ignore_changes),

@@ -24,12 +24,18 @@ def test_plan_usage_shows_invoice_totals_before_and_after(example_tree: Path):
     result = run_cli("plan", "--usage", "usage.jsonl", "--format", "json", cwd=example_tree, env=env)
     assert result.returncode == 0, result.stderr
     impact = json.loads(result.stdout)["invoice_impact"]
+    # The one API call (1 cent, a cloud product) is paid by the $10,000 prepaid commit in both:
+    # subtotal = total + 1, drawdown -1, the commit's balance 1,000,000 - 1 = 999,999.
     assert impact["customers"] == [{"customer": "widgetsexpress", "before": 1100090, "after": 1100045,
-                                    "delta": -45}]
+                                    "delta": -45,
+                                    "subtotal": {"before": 1100091, "after": 1100046},
+                                    "drawdown": {"before": -1, "after": -1},
+                                    "balances": [{"balance": "widgetsexpress-2024/prepaid-2024",
+                                                  "before": 999999, "after": 999999}]}]
     text = run_cli("plan", "--usage", "usage.jsonl", cwd=example_tree, env=env).stdout
-    assert "widgetsexpress: 1100090 -> 1100045 (-45)" in text
+    assert "widgetsexpress: total $11,000.90 -> $11,000.45 (-$0.45)" in text
     markdown = run_cli("plan", "--usage", "usage.jsonl", "--format", "markdown", cwd=example_tree, env=env).stdout
-    assert "| `widgetsexpress` | 1100090 | 1100045 | -45 |" in markdown
+    assert "| `widgetsexpress` | total | $11,000.90 | $11,000.45 | -$0.45 |" in markdown
 
 
 def test_plan_usage_refuses_bad_event_lines(example_tree: Path):

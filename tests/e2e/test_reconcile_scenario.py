@@ -132,7 +132,8 @@ def test_reconcile_scenario(example_tree: Path, store_env: dict[str, str]):
     items = tree.store_objects()["Customer/widgetsexpress"]["items"]
     assert [i["archived"] for i in items if i["key"] == "stripe"] == [True]
 
-    # 4. The override to 0.90: removed and added again (-/+) in one edit_contract.
+    # 4. The override to 0.90: removed and added again in one edit_contract; the plan lists only the
+    #    multiplier (0.95 -> 0.9), as forcing the replacement.
     override_id = next(i["id"] for i in tree.store_objects()["Contract/widgetsexpress-2024"]["items"]
                        if i["list"] == "overrides" and not i["archived"])
     tree.edit(CONTRACT_FILE, lambda docs: tree.contract(docs)["overrides"][0].__setitem__("multiplier", 0.90))
@@ -141,7 +142,8 @@ def test_reconcile_scenario(example_tree: Path, store_env: dict[str, str]):
     assert body["remove_overrides"] == [{"id": override_id}]
     assert body["add_overrides"][0]["multiplier"] == 0.9
     text = tree.cli("plan", expect=0).stdout
-    assert "-/+ overrides[cloud-discount]: " in text and "Plan: 0 to create, 1 to update" in text
+    assert "~ overrides[cloud-discount].multiplier: 0.95 -> 0.9  # forces replacement" in text
+    assert "Plan: 0 to create, 1 to update" in text
     tree.apply_and_converge()
 
     # 5. Add a credit, then remove it: add_credits, then archive_credits.

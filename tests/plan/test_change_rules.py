@@ -32,9 +32,11 @@ def test_changed_override_is_removed_and_added_in_one_edit_contract(store, accou
     assert body["add_overrides"] == [{"starting_at": START, "applicable_product_tags": ["cloud"], "type": "MULTIPLIER",
                                       "multiplier": Decimal("0.9")}]
     assert set(body) == {"customer_id", "contract_id", "remove_overrides", "add_overrides"}
+    # Only the field that differs is listed (0.95 -> 0.9), marked as forcing the item's replacement.
     [change] = edit.changes
-    assert change.path == "overrides[cloud-discount]" and change.note == "replace"
-    assert "-/+ overrides[cloud-discount]" in render(plan, "text")
+    assert (change.path, change.before, change.after, change.note) == \
+        ("overrides[cloud-discount].multiplier", Decimal("0.95"), Decimal("0.9"), "replace")
+    assert "~ overrides[cloud-discount].multiplier: 0.95 -> 0.9  # forces replacement" in render(plan, "text")
 
     apply(store, plan)
     after = store.snapshot().objects["Contract/c1-2024"]
@@ -68,7 +70,7 @@ def test_all_changes_to_one_contract_go_in_one_edit_contract(store, tmp_path):
     assert body["update_contract_end_date"] == "2026-11-01T00:00:00Z"
     notes = {c.path: c.note for c in edit.changes}
     assert notes["commits[prepaid]"] == notes["credits[welcome]"] == notes["scheduled_charges[platform-fee]"] == "archive"
-    assert notes["overrides[cloud-discount]"] == "replace"
+    assert notes["overrides[cloud-discount].multiplier"] == "replace"
     assert notes["overrides[network-discount]"] == ""
 
     apply(store, plan)
@@ -299,9 +301,9 @@ def test_subscription_name_and_proration_cannot_change(store, tmp_path):
     # Problems come in file order, which depends on how the account's documents are written.
     messages = sorted((str(e) for e in plan.errors), key=lambda m: "proration" in m)
     assert len(messages) == 2
-    assert "spec.subscriptions[0].name: name of subscription 'pro-plan': the billing API cannot change it" in messages[0]
+    assert "spec.subscriptions[0].name: name of subscription 'pro-plan' cannot be changed after it is created" in messages[0]
     assert "spec.subscriptions[0].proration: proration of subscription 'pro-plan'" in messages[1]
-    assert "set ending_before on this one and add a new subscription under a new key" in messages[1]
+    assert "keep it, set its ending_before, and add the changed subscription under a new key" in messages[1]
 
 
 def test_subscription_added_later_gets_its_scheduled_quantities_in_a_second_edit(store, tmp_path):
@@ -320,3 +322,39 @@ def test_subscription_added_later_gets_its_scheduled_quantities_in_a_second_edit
          "quantity_updates": [{"starting_at": "2025-06-01T00:00:00Z", "quantity": 4}]}]
     apply(store, plan)
     converge(store, account)
+
+
+def test_a_recurring_credit_field_that_cannot_change_advises_what_the_planner_accepts(store, tmp_path):
+    # One fact in one place (contracts.how_to_change / how_to_stop): the advice for a recurring
+    # credit's product change must be a change that plans. It used to say "remove it and add it
+    # under a new key", and removing one is refused ("keep it and set its ending_before").
+    # Mutation caught: either message drifting from the other, or advice that is itself refused.
+    import copy
+
+    from tests.emulator.bodies import ROOT, account_from
+
+    account = account_from(ROOT / "manifests", tmp_path)
+    applied(store, account)
+    spec = account.spec("Contract/brightlabs-pool-2025")
+    original = copy.deepcopy(spec["recurring_credits"][0])
+
+    spec["recurring_credits"][0]["product"] = "prepaid-commit"
+    [problem] = make_plan(store, account).errors
+    assert "product of recurring credit 'seat-pool' cannot be changed after it is created; keep it, set its " \
+           "ending_before, and add the changed recurring credit under a new key" in problem.message
+
+    # The old advice (remove it, add it under a new key) is refused, pointing the same way.
+    spec["recurring_credits"] = [{**original, "key": "seat-pool-2", "product": "prepaid-commit"}]
+    [problem] = make_plan(store, account).errors
+    assert "recurring credit 'seat-pool' was removed, but a recurring credit cannot be archived; keep it and set " \
+           "its ending_before" in problem.message
+
+    # Following the advice plans: the old one ended, the changed one added under a new key.
+    spec["recurring_credits"] = [{**original, "ending_before": "2026-06-01T00:00:00Z"},
+                                 {**original, "key": "seat-pool-2", "product": "prepaid-commit",
+                                  "starting_at": "2026-06-01T00:00:00Z"}]
+    plan = make_plan(store, account)
+    assert not plan.errored, [str(e) for e in plan.errors]
+    body = only(plan, "edit_contract").request.body
+    assert [u["ending_before"] for u in body["update_recurring_credits"]] == ["2026-06-01T00:00:00Z"]
+    assert len(body["add_recurring_credits"]) == 1

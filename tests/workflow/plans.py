@@ -77,8 +77,16 @@ def impact_plan() -> Plan:
                 operations=(op("set_customer_name", "Customer/acme", "update", {"customer_id": "cust-1", "name": "A"},
                                changes=[Change("name", "Acme", "A")]),))
     plan.extras["invoice_impact"] = {"usage": "usage.jsonl", "events": 120, "until": "2025-02-01T00:00:00Z",
-                                     "customers": [{"customer": "acme", "before": 1100090, "after": 1100045,
-                                                    "delta": -45}]}
+                                     "customers": [
+        # acme: 45 cents cheaper; 1 cent of usage drawn from its commit both times.
+        {"customer": "acme", "before": 1100090, "after": 1100045, "delta": -45,
+         "subtotal": {"before": 1100091, "after": 1100046}, "drawdown": {"before": -1, "after": -1},
+         "balances": [{"balance": "acme-2025/prepaid", "before": 999999, "after": 999999}]},
+        # bolt: a change its $1,000 prepaid commit absorbs: the total stays 100000 (the commit's
+        # invoice), usage 161160 -> 150000 cents, drawn in full: balance 100000 - 61160 = 38840 -> 50000.
+        {"customer": "bolt", "before": 100000, "after": 100000, "delta": 0,
+         "subtotal": {"before": 161160, "after": 150000}, "drawdown": {"before": -61160, "after": -50000},
+         "balances": [{"balance": "bolt-2025/prepaid", "before": 38840, "after": 50000}]}]}
     return plan
 
 

@@ -180,7 +180,13 @@ def test_invoice_impact_between_revisions(repo: Path):
     path.write_text(path.read_text().replace("  commits:\n", EXPORT_DISCOUNT, 1))
     result = plan(repo, "--from-ref", "HEAD", "--usage", "usage.jsonl", "--format", "json", expect=0)
     impact = json.loads(result.stdout)["invoice_impact"]
+    # As tests/e2e/test_plan_usage.py: the 1-cent API call is drawn from the $10,000 commit both
+    # times (subtotal = total + 1, balance 1,000,000 - 1).
     assert impact["customers"] == [{"customer": "widgetsexpress", "before": 1100090, "after": 1100045,
-                                    "delta": -45}]
+                                    "delta": -45,
+                                    "subtotal": {"before": 1100091, "after": 1100046},
+                                    "drawdown": {"before": -1, "after": -1},
+                                    "balances": [{"balance": "widgetsexpress-2024/prepaid-2024",
+                                                  "before": 999999, "after": 999999}]}]
     markdown = plan(repo, "--from-ref", "HEAD", "--usage", "usage.jsonl", "--format", "markdown", expect=0).stdout
-    assert "| `widgetsexpress` | 1100090 | 1100045 | -45 |" in markdown
+    assert "| `widgetsexpress` | total | $11,000.90 | $11,000.45 | -$0.45 |" in markdown

@@ -60,7 +60,10 @@ def test_no_changes(md_snapshot):
 def test_invoice_impact(md_snapshot):
     out = markdown(impact_plan())
     assert out == md_snapshot
-    assert "| `acme` | 1100090 | 1100045 | -45 |" in out
+    # Dollars with two places; the absorbed change (bolt) is listed with its drawdown and balance.
+    assert "| `acme` | total | $11,000.90 | $11,000.45 | -$0.45 |" in out
+    assert "|  | commit/credit drawdown | -$611.60 | -$500.00 |  |" in out
+    assert "|  | balance bolt-2025/prepaid | $388.40 | $500.00 |  |" in out
 
 
 def test_from_ref(md_snapshot):

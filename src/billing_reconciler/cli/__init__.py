@@ -12,7 +12,9 @@ import click
 from ..store.urls import display, scrub
 from .context import Settings, pass_settings  # noqa: F401 - re-exported for command modules
 
-EXIT_CODES_HELP = """\b
+EXIT_CODES_HELP = """Global options may also follow the command: `billing-reconciler plan --store URL`.
+
+\b
 Exit codes:
   0  success (for `plan --detailed-exitcode`: no changes)
   1  error: invalid manifests, refused plan, failed apply
@@ -25,6 +27,9 @@ class _Group(click.Group):
 
     Database errors (store unreachable, wrong password, missing database) become one line
     naming the store, not a traceback: they are bad input, not bugs."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(self, ctx, args))
 
     def make_context(self, *args, **kwargs):  # noqa: ANN002, ANN003 - click's own signature
         try:
@@ -63,6 +68,63 @@ class _Group(click.Group):
                        "Check the --store URL / BILLING_RECONCILER_STORE, that the server is up, and the "
                        "credentials; then run the command again (nothing was changed).", err=True)
             ctx.exit(1)
+
+
+def _option_names(command: click.Command, ctx: click.Context) -> set[str]:
+    """Every option name `command` (and, for a group, any command under it) defines."""
+    names = {n for p in command.params if isinstance(p, click.Option) for n in (*p.opts, *p.secondary_opts)}
+    if isinstance(command, click.Group):
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None:
+                names |= _option_names(sub, ctx)
+    return names
+
+
+def _takes_value(option: click.Option, token: str) -> bool:
+    return not (option.is_flag or option.count) and "=" not in token
+
+
+def hoist_global_options(group: click.Group, ctx: click.Context, args: list[str]) -> list[str]:
+    """Global options written after the command (`plan --store URL`, DESIGN §6) moved before it,
+    so the group's one definition of each parses them. An option the command defines itself under
+    the same name stays the command's; nothing after `--` moves. Written after the command, a
+    global option wins over the same one before it (click keeps the last value)."""
+    options = {n: p for p in group.params if isinstance(p, click.Option) for n in (*p.opts, *p.secondary_opts)}
+    i = 0
+    while i < len(args):  # skip the options before the command to find it
+        token = args[i]
+        if token == "--" or not token.startswith("-"):
+            break
+        option = options.get(token.split("=", 1)[0])
+        i += 2 if option is not None and _takes_value(option, token) else 1
+    if i >= len(args) or args[i] == "--":
+        return args
+    command = group.get_command(ctx, args[i])
+    if command is None:
+        return args
+    own = _option_names(command, ctx)
+    own_values = {n for p in command.params if isinstance(p, click.Option) and not (p.is_flag or p.count)
+                  for n in (*p.opts, *p.secondary_opts)}
+    moved: list[str] = []
+    rest: list[str] = []
+    j = i + 1
+    while j < len(args):
+        token = args[j]
+        name = token.split("=", 1)[0]
+        if token == "--":
+            rest += args[j:]
+            break
+        if name in options and name not in own:
+            width = 2 if _takes_value(options[name], token) else 1
+            if j + width > len(args):
+                raise click.BadOptionUsage(name, f"Option '{name}' requires an argument.", ctx)
+            moved += args[j:j + width]
+        else:
+            width = 2 if name in own_values and "=" not in token else 1
+            rest += args[j:j + width]
+        j += width
+    return args[:i] + moved + [args[i]] + rest
 
 
 def _is_database_error(exc: BaseException) -> bool:
@@ -127,6 +189,14 @@ def _register() -> None:
             continue
         for command in module.COMMANDS:
             main.add_command(command)
+            command.epilog = "\n\n".join(filter(None, [command.epilog, _global_options_note()]))
+
+
+def _global_options_note() -> str:
+    """Each command's help names the global options it also accepts (from their one definition)."""
+    names = ", ".join(p.opts[0] for p in main.params if isinstance(p, click.Option) and p.opts[0].startswith("--")
+                      and p.opts[0] != "--version")
+    return f"Global options are accepted here too ({names}); see `billing-reconciler --help`."
 
 
 _register()

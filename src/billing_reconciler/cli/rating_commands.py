@@ -6,13 +6,12 @@ import os
 import sys
 from contextlib import contextmanager
 from datetime import datetime
-from decimal import Decimal
 
 import click
 
 from ..bounds import LAST_YEAR
 from ..canonical import dumps
-from ..timeutil import format_timestamp, parse_timestamp, utc_now
+from ..timeutil import parse_timestamp, utc_now
 from .context import Settings, pass_settings
 from .output import echo_json, fail, format_option
 
@@ -79,67 +78,11 @@ def report_moved(moved) -> None:
                 click.echo(f"  usage_events row {error.line}: {error.message}", err=True)
 
 
-def _dollars(cents: Decimal) -> str:
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents) / 100:,.2f}"
-
-
-def _unit_dollars(cents: Decimal) -> str:
-    from ..money import format_decimal
-
-    return ("-" if cents < 0 else "") + "$" + format_decimal(abs(cents) / 100)
-
-
-def _in_units(credit_type: str):
-    """How amounts of a credit type are shown: USD cents as dollars, any other in its own units
-    ("120 seat credits")."""
-    from ..money import USD_CREDIT_TYPE_NAME, format_decimal
-
-    if credit_type == USD_CREDIT_TYPE_NAME:
-        return _dollars, _unit_dollars
-    return (lambda amount: f"{format_decimal(amount)} {credit_type}"), (lambda amount: format_decimal(amount))
-
-
-def render_text(invoices, unattributed) -> str:
-    from ..money import USD_CREDIT_TYPE_NAME
-
-    out = []
-    for inv in invoices:
-        amount, unit_amount = _in_units(inv.credit_type)
-        period = (format_timestamp(inv.start_timestamp) if inv.start_timestamp == inv.end_timestamp
-                  else f"{format_timestamp(inv.start_timestamp)} .. {format_timestamp(inv.end_timestamp)}")
-        out.append(f"{inv.customer} / {inv.contract}  {inv.type}  {period}  issued {format_timestamp(inv.issued_at)}"
-                   + ("" if inv.credit_type == USD_CREDIT_TYPE_NAME else f"  in {inv.credit_type}"))
-        for li in inv.line_items:
-            label = li.name
-            extras = [f"{k}={v}" for k, v in sorted(li.group_values.items())]
-            if li.tier is not None:
-                extras.append(f"tier {li.tier}")
-            if li.seat:
-                extras.append(f"seat {li.seat}")
-            if extras:
-                label += f" ({', '.join(extras)})"
-            notes = [f"override {li.override}"] if li.override else []
-            notes += [f"paid by {k}" for k in sorted(li.paid_by)]
-            notes += [f"counts toward {k}" for k in sorted(li.counts_toward)]
-            out.append(f"  {label:<48} {li.quantity:>12} x {unit_amount(li.unit_price):<14} {amount(li.total):>14}"
-                       + (f"  [{'; '.join(notes)}]" if notes else ""))
-        out.append(f"  {'subtotal':<78} {amount(inv.subtotal):>14}")
-        out.append(f"  {'total':<78} {amount(inv.total):>14}")
-        out.append("")
-    fiat = [i for i in invoices if i.credit_type == USD_CREDIT_TYPE_NAME]  # units never add to dollars
-    out.append(f"{len(invoices)} invoice(s), total {_dollars(sum((i.total for i in fiat), Decimal(0)))}.")
-    if unattributed:
-        out.append(f"Usage from {len(unattributed)} unknown customer id(s) kept unbilled: "
-                   + ", ".join(unattributed[:10]) + (" ..." if len(unattributed) > 10 else ""))
-    return "\n".join(out)
-
-
 @click.command("invoices")
 @click.option("--customer", "customers", multiple=True, metavar="KEY", help="Only this customer (repeatable).")
 @click.option("--start", callback=_timestamp, metavar="T", help="Only invoices from T (inclusive).")
 @click.option("--end", callback=_timestamp, metavar="T", help="Rate up to T (exclusive; default now).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @click.option("--from-manifests", is_flag=True,
               help="Rate against the manifests instead of the applied store state (events still come from the store).")
 @click.option("--events", "events_file", type=click.Path(exists=True, dir_okay=False), metavar="FILE",
@@ -178,7 +121,10 @@ def invoices_command(settings: Settings, customers: tuple[str, ...], start: date
             doc["unattributed_customer_ids"] = result.unattributed
         click.echo(dumps(doc, indent=2))
     else:
-        click.echo(render_text(result.invoices, result.unattributed))
+        from ..rating.invoice_text import render_invoices
+        from ..rating.invoices import invoices_total
+
+        click.echo(render_invoices(result.invoices, result.unattributed, invoices_total(result.invoices)))
 
 
 @contextmanager

@@ -109,16 +109,32 @@ def _make_plan(settings: Settings, targets, prune, replace, refresh: bool = True
     return store, plan, AccountSecrets.from_manifests(loaded.manifests)
 
 
+def target_option(func):
+    return click.option("--target", "targets", multiple=True, metavar="ADDRESS",
+                        help="Only this object (and what it needs); repeatable.")(func)
+
+
+def prune_option(func):
+    return click.option("--prune", is_flag=True, help="Archive store objects that no manifest manages.")(func)
+
+
+def replace_option(func):
+    return click.option("--replace", "replace", multiple=True, metavar="ADDRESS",
+                        help="Archive and re-create this object (for fields the API cannot change); repeatable.")(func)
+
+
 @click.command("plan")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True,
+              help="text for a terminal; markdown for a pull-request comment; json: the plan-file document "
+                   "(secrets hidden).")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Save the plan for `apply FILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 with no changes, 2 with changes, 1 on error.")
-@click.option("--target", "targets", multiple=True, metavar="ADDRESS", help="Only this object (and what it needs).")
-@click.option("--prune", is_flag=True, help="Archive store objects that no manifest manages.")
-@click.option("--replace", "replace", multiple=True, metavar="ADDRESS",
-              help="Archive and re-create this object (for fields the API cannot change).")
+@target_option
+@prune_option
+@replace_option
 @click.option("--usage", "usage_file", type=click.Path(exists=True, dir_okay=False), metavar="EVENTS",
-              help="Usage events (JSONL/CSV): show each affected customer's invoice total before and after.")
+              help="Usage events (JSONL/CSV): show each affected customer's invoice total, subtotal, commit/credit "
+                   "drawdown and remaining balances before and after, in dollars.")
 @click.option("--from-ref", "from_ref", metavar="REF",
               help="Compare with the manifests at this git revision instead of the store (e.g. origin/main).")
 @click.option("--no-refresh", "no_refresh", is_flag=True,
@@ -158,9 +174,9 @@ def plan_command(settings: Settings, fmt, out_file, detailed_exitcode, targets, 
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--lock-timeout", default=30.0, show_default=True, type=SECONDS, help="Seconds to wait for the store lock.")
-@click.option("--target", "targets", multiple=True, metavar="ADDRESS")
-@click.option("--prune", is_flag=True)
-@click.option("--replace", "replace", multiple=True, metavar="ADDRESS")
+@target_option
+@prune_option
+@replace_option
 @PARALLELISM
 @format_option
 @pass_settings
@@ -310,17 +326,22 @@ def _rederive(settings: Settings, store, plan_file: str, given: dict):
 
 @click.command("show")
 @click.argument("address", required=False)
+@click.option("--archived", is_flag=True, help="Include archived objects (pruned, replaced or archived by "
+                                              "an apply), marked (archived).")
 @format_option
 @pass_settings
-def show_command(settings: Settings, address, fmt) -> None:
+def show_command(settings: Settings, address, archived, fmt) -> None:
     """Show the objects as the backend holds them (or one, by address): ids, API shape, items."""
     from .. import canonical
-    from ..service import account_secrets, show_objects
+    from ..service import ArchivedObject, account_secrets, show_objects
 
     store = open_store(settings)
     secrets = account_secrets(settings.manifests_dir, cache=settings.manifest_cache())
     try:
-        shown = show_objects(store, address or None, settings.backend())
+        shown = show_objects(store, address or None, settings.backend(), archived=archived)
+    except ArchivedObject:
+        fail(f"{address} is archived; pass --archived to show it")
+        raise
     except KeyError:
         fail(f"{address} is not in the store")
         raise
@@ -335,7 +356,8 @@ def show_command(settings: Settings, address, fmt) -> None:
         return
     click.echo(f"Store lineage {lineage}, serial {serial}, {len(shown)} object(s).")
     for obj in data["objects"]:
-        click.echo(f"{obj['address']}  id={obj['id']}" + ("  (drifted)" if obj["drifted"] else "")
+        click.echo(f"{obj['address']}  id={obj['id']}" + ("  (archived)" if obj["archived"] else "")
+                   + ("  (drifted)" if obj["drifted"] else "")
                    + ("  (protected)" if obj["protected"] else "")
                    + (f"  (moved from {', '.join(obj['moved_from'])})" if obj["moved_from"] else ""))
         if address:
@@ -347,11 +369,13 @@ def show_command(settings: Settings, address, fmt) -> None:
 
 @click.command("history")
 @click.argument("address", required=False)
-@click.option("--limit", type=int, default=None)
+@click.option("--limit", type=click.IntRange(min=1), default=None, metavar="N", help="Only the N newest operations.")
+@click.option("-v", "--verbose", is_flag=True, help="Show each request: method, path and body (secrets hidden).")
 @format_option
 @pass_settings
-def history_command(settings: Settings, address, limit, fmt) -> None:
+def history_command(settings: Settings, address, limit, verbose, fmt) -> None:
     """Applied operations, newest first."""
+    from ..plan.render.common import show_body
     from ..service import account_secrets
 
     store = open_store(settings)
@@ -364,6 +388,11 @@ def history_command(settings: Settings, address, limit, fmt) -> None:
         click.echo("No applied operations" + (f" for {address}." if address else "."))
     for row in rows:
         click.echo(f"serial {row['serial']}  {row['applied_at']}  {row['op']:<48} {row['address']}  ({row['actor']})")
+        if verbose:
+            request = row["request"]
+            click.echo(f"    {request['method']} {request['path']}")
+            body = show_body(request["body"], secrets(row["address"]))
+            click.echo("\n".join("    " + line for line in body.splitlines()))
 
 
 @click.command("import")

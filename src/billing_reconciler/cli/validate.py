@@ -9,10 +9,11 @@ import click
 
 from ..manifests import load_manifests
 from .context import Settings, pass_settings
+from .output import format_option
 
 
 @click.command("validate")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @pass_settings
 def command(settings: Settings, fmt: str) -> None:
     """Check all manifests; report every problem as file:line:col: Kind/key: field: message."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from .context import Settings, pass_settings
-from .output import fail, fail_with_problems
+from .output import fail, fail_with_problems, format_option
 
 FMT_EXIT_CODES = """\b
 Exit codes:
@@ -96,7 +96,7 @@ def _with_ref_invoice_impact(settings: Settings, ref: str, plan, usage_file: str
 @click.command("fmt", epilog=FMT_EXIT_CODES)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 listing the files that would change.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@format_option
 @pass_settings
 def fmt_command(settings: Settings, paths: tuple[str, ...], check: bool, fmt: str) -> None:
     """Rewrite manifests in canonical form, keeping comments.

@@ -14,7 +14,10 @@ COMBINED = "billing-reconciler.schema.json"
 def kind_schema(kind: str) -> dict[str, Any]:
     from .model import manifest_model  # pydantic models are slow to import; only `schemas` needs them
 
+    from .descriptions import describe
+
     schema = manifest_model(kind).model_json_schema()
+    describe(schema, kind)
     schema["$schema"] = SCHEMA_DIALECT
     schema["$id"] = f"{kind}.schema.json"
     schema["title"] = f"billing-reconciler {kind}"
@@ -23,12 +26,14 @@ def kind_schema(kind: str) -> dict[str, Any]:
 
 def combined_schema() -> dict[str, Any]:
     """One schema for editor use: any document of any kind, chosen by `kind`."""
+    from .descriptions import OWN, describe
     from .model import KIND_ORDER, manifest_model
 
     defs: dict[str, Any] = {}
     branches = []
     for kind in KIND_ORDER:
         schema = manifest_model(kind).model_json_schema(ref_template="#/$defs/{model}")
+        describe(schema, kind)
         defs.update(schema.pop("$defs", {}))
         defs[kind] = schema
         branches.append({
@@ -41,7 +46,7 @@ def combined_schema() -> dict[str, Any]:
         "title": "billing-reconciler manifest",
         "type": "object",
         "required": ["apiVersion", "kind", "metadata", "spec"],
-        "properties": {"kind": {"enum": list(KIND_ORDER)}},
+        "properties": {"kind": {"enum": list(KIND_ORDER), "description": OWN["kind"]}},
         "allOf": branches,
         "$defs": defs,
     }

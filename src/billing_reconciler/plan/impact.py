@@ -19,7 +19,7 @@ from typing import Any
 
 from ..canonical import normalize
 from ..events.parse import detect_format
-from ..rating import BillingState, totals_by_customer
+from ..rating import BillingState
 
 
 class UsageFileError(Exception):
@@ -62,7 +62,12 @@ def read_usage(events_path: str | Path, *, memory_limit: str | None = None) -> U
 
 def invoice_impact(before_state: BillingState, after_state: BillingState, events_path: str | Path,
                    events: UsageFile | None = None) -> dict[str, Any]:
-    """Both states rated over the same events in one aggregation pass; closes `events`."""
+    """Both states rated over the same events in one aggregation pass; closes `events`.
+
+    A customer is listed when anything a reviewer reads differs between the states: the invoices'
+    total, their subtotal (the charges before any commit or credit paid), the drawdown (what
+    commits and credits paid, a negative amount), or a remaining balance. So a change a prepaid
+    commit absorbs (same total, more drawn) is listed too. All amounts are cents."""
     from ..events.billing import rate_store
 
     path = Path(events_path)
@@ -74,13 +79,49 @@ def invoice_impact(before_state: BillingState, after_state: BillingState, events
         rated_before, rated_after = rate_store(usage.con, [before_state, after_state], until)
     finally:
         usage.close()
-    before = totals_by_customer(rated_before.invoices)
-    after = totals_by_customer(rated_after.invoices)
+    before = customer_figures(rated_before, before_state, until)
+    after = customer_figures(rated_after, after_state, until)
     rows = []
     for customer in sorted(set(before) | set(after)):
-        b, a = before.get(customer, Decimal(0)), after.get(customer, Decimal(0))
-        if a != b:
-            rows.append({"customer": customer, "before": normalize(b), "after": normalize(a),
-                         "delta": normalize(a - b)})
+        b, a = before.get(customer, _NOTHING), after.get(customer, _NOTHING)
+        if a == b:
+            continue
+        names = sorted(set(b["balances"]) | set(a["balances"]))
+        rows.append({"customer": customer, "before": normalize(b["total"]), "after": normalize(a["total"]),
+                     "delta": normalize(a["total"] - b["total"]),
+                     **{name: {"before": normalize(b[name]), "after": normalize(a[name])} for name in FIGURES},
+                     "balances": [{"balance": n, "before": normalize(b["balances"].get(n, Decimal(0))),
+                                   "after": normalize(a["balances"].get(n, Decimal(0)))} for n in names]})
     return {"usage": str(path), "events": usage.events, "until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "customers": rows}
+
+
+# What each customer row compares besides the total (invoices.Invoice has each as a property).
+FIGURES = ("subtotal", "drawdown")
+_NOTHING: dict[str, Any] = {"total": Decimal(0), "subtotal": Decimal(0), "drawdown": Decimal(0), "balances": {}}
+
+
+def customer_figures(rated, state: BillingState, until: datetime) -> dict[str, dict[str, Any]]:
+    """Per customer: invoice total, subtotal and drawdown (cents), and each commit's and credit's
+    balance in force at the end of the window, what is left of it then (`contract/key` -> cents;
+    balances not open at `until`, not yet started or already ended, are left out, and postpaid
+    commits hold no balance)."""
+    out: dict[str, dict[str, Any]] = {}
+    for inv in rated.invoices:
+        row = out.setdefault(inv.customer, {"total": Decimal(0), "subtotal": Decimal(0), "drawdown": Decimal(0),
+                                            "balances": {}})
+        row["total"] += inv.total
+        row["subtotal"] += inv.subtotal
+        row["drawdown"] += inv.drawdown
+    for contract, segments in rated.balances.items():
+        customer = state.contracts.get(contract, {}).get("customer")
+        if customer is None:
+            continue
+        row = out.setdefault(customer, {"total": Decimal(0), "subtotal": Decimal(0), "drawdown": Decimal(0),
+                                        "balances": {}})
+        for segment in segments:
+            if segment.postpaid or not segment.start < until < segment.end:
+                continue
+            name = f"{contract}/{segment.key}"
+            row["balances"][name] = row["balances"].get(name, Decimal(0)) + segment.remaining
+    return out

@@ -104,6 +104,11 @@ class Invoice:
         return sum((li.total for li in self.line_items if not li.is_drawdown), Decimal(0))
 
     @property
+    def drawdown(self) -> Decimal:
+        """What commits and credits paid of this invoice: the drawdown lines' sum (negative or 0)."""
+        return sum((li.total for li in self.line_items if li.is_drawdown), Decimal(0))
+
+    @property
     def total(self) -> Decimal:
         return sum((li.total for li in self.line_items), Decimal(0))
 
@@ -125,6 +130,12 @@ class Invoice:
 
 def invoices_json(invoices: list[Invoice]) -> dict[str, Any]:
     return {"invoices": [inv.to_json() for inv in invoices]}
+
+
+def invoices_total(invoices: list[Invoice]) -> Decimal:
+    """What a list of invoices adds up to in dollars (cents): an invoice in a custom credit type is in
+    its own units, which never add to dollars."""
+    return sum((inv.total for inv in invoices if inv.credit_type == USD_CREDIT_TYPE_NAME), Decimal(0))
 
 
 def totals_by_customer(invoices: list[Invoice]) -> dict[str, Decimal]:

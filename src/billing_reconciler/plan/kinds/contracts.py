@@ -34,13 +34,36 @@ ARCHIVE_KEY = {"commits": "archive_commits", "credits": "archive_credits",
 ITEM_ID_FIELD = {"commits": "commit_id", "credits": "credit_id", "scheduled_charges": "scheduled_charge_id",
                  "subscriptions": "subscription_id", "recurring_commits": "recurring_commit_id",
                  "recurring_credits": "recurring_credit_id"}
-NO_REMOVAL = {
-    "subscriptions": "a subscription cannot be archived; keep it and set its ending_before",
-    "recurring_commits": "a recurring commit cannot be archived; keep it and set its ending_before",
-    "recurring_credits": "a recurring credit cannot be archived; keep it and set its ending_before",
-    "discounts": "a discount cannot be archived through contract edits; keep it",
-    "professional_services": "a professional service cannot be archived through contract edits; keep it",
-}
+# How a keyed item is stopped, and how one of its fields the API cannot change is changed: one
+# fact per list, used by every refusal (removal, field change, schedule change).
+ENDED_NOT_ARCHIVED = frozenset({"subscriptions", "recurring_commits", "recurring_credits"})
+KEPT_AS_IS = frozenset({"discounts", "professional_services"})  # neither archived nor edited
+
+
+def item_name(name: str) -> str:
+    """`recurring_credits` -> `recurring credit`."""
+    return name[:-1].replace("_", " ")
+
+
+def how_to_stop(name: str) -> str:
+    """Why an item of list `name` cannot be removed from the manifest and what to do instead."""
+    what = item_name(name)
+    if name in ENDED_NOT_ARCHIVED:
+        return f"a {what} cannot be archived; keep it and set its ending_before"
+    return f"a {what} cannot be archived through contract edits; keep it"
+
+
+def how_to_change(name: str, address: str) -> str:
+    """The way out when a field of an item of list `name` cannot change."""
+    what = item_name(name)
+    if name in ENDED_NOT_ARCHIVED:
+        return f"keep it, set its ending_before, and add the changed {what} under a new key"
+    if name in KEPT_AS_IS:
+        return f"keep it as it is, or plan with --replace {address} to archive the contract and create it again"
+    return f"remove it and add the changed {what} under a new key"
+
+
+NO_REMOVAL = {name: how_to_stop(name) for name in sorted(ENDED_NOT_ARCHIVED | KEPT_AS_IS)}
 USAGE_FILTERS = "usage_filter_schedule"
 
 
@@ -246,7 +269,7 @@ def _keyed_list(ctx: PlanContext, m, actual, name: str, edit: Edit) -> None:
         edit.items.append(ItemEffect(name, key, "add", new[key]))
     for key in sorted(set(old) - set(new)):
         if name in NO_REMOVAL:
-            ctx.refuse(m, ("spec", name), f"{name[:-1]} '{key}' was removed, but {NO_REMOVAL[name]}")
+            ctx.refuse(m, ("spec", name), f"{item_name(name)} '{key}' was removed, but {NO_REMOVAL[name]}")
             continue
         edit.add(ARCHIVE_KEY[name], {"id": ctx.item_id(actual.address, name, key)})
         note = "remove" if name == "overrides" else "archive"
@@ -260,7 +283,9 @@ def _keyed_list(ctx: PlanContext, m, actual, name: str, edit: Edit) -> None:
             # Overrides cannot be edited: remove the old one and add the new one (-/+).
             edit.add("remove_overrides", {"id": ctx.item_id(actual.address, name, key)})
             edit.add("add_overrides", _item_body(ctx, m, actual, name, new[key]))
-            edit.changes.append(Change(f"{name}[{key}]", old[key], new[key], note="replace"))
+            # Only the fields that differ, each marked as forcing the item's replacement.
+            edit.changes += [Change(f"{name}[{key}].{c.path}" if c.path else f"{name}[{key}]", c.before, c.after,
+                                    note="replace") for c in field_changes(old[key], new[key])]
             edit.items += [ItemEffect(name, key, "archive"), ItemEffect(name, key, "add", new[key])]
             continue
         update = UPDATERS.get(name, _refuse_update)(ctx, m, actual, name, old[key], new[key], path)
@@ -284,16 +309,16 @@ def _item_body(ctx: PlanContext, m, actual, name: str, item: dict[str, Any]) -> 
 
 
 def _refuse_update(ctx, m, actual, name, old, new, path) -> None:
-    ctx.refuse(m, path, f"{name[:-1]} '{new['key']}' cannot be edited through the billing API; remove it "
-                        "and add the changed one under a new key")
+    ctx.refuse(m, path, f"{item_name(name)} '{new['key']}' cannot be edited through the billing API; "
+                        + how_to_change(name, m.address))
     return None
 
 
-def _refuse_fields(ctx, m, path, old: dict, new: dict, allowed: set[str], what: str) -> bool:
+def _refuse_fields(ctx, m, path, old: dict, new: dict, allowed: set[str], name: str) -> bool:
     bad = sorted(k for k in set(old) | set(new) if k not in allowed and old.get(k) != new.get(k))
     for k in bad:
-        ctx.refuse(m, (*path, k), f"{k} of {what} '{new['key']}' cannot be changed after it is created; "
-                                  f"remove it and add the changed {what} under a new key")
+        ctx.refuse(m, (*path, k), f"{k} of {item_name(name)} '{new['key']}' cannot be changed after it is created; "
+                                  + how_to_change(name, m.address))
     return bool(bad)
 
 
@@ -317,8 +342,8 @@ COMMIT_UPDATABLE = {"key", "name", "description", "priority", "rollover_fraction
 
 def _update_commit(ctx, m, actual, name, old, new, path):
     allowed = COMMIT_UPDATABLE - ({"invoice_schedule"} if name == "credits" else set())
-    what = name[:-1]
-    if _refuse_fields(ctx, m, path, old, new, allowed, what):
+    what = item_name(name)
+    if _refuse_fields(ctx, m, path, old, new, allowed, name):
         return None
     for schedule in ("access_schedule", "invoice_schedule"):
         o, n = old.get(schedule) or {}, new.get(schedule) or {}
@@ -326,7 +351,7 @@ def _update_commit(ctx, m, actual, name, old, new, path):
         rest_n = {k: v for k, v in n.items() if k != "schedule_items"}
         if rest_o != rest_n:
             ctx.refuse(m, (*path, schedule), f"only the schedule_items of a {what}'s {schedule} can change; "
-                                             f"remove the {what} and add the changed one under a new key")
+                                             + how_to_change(name, m.address))
             return None
     item_id = ctx.item_id(actual.address, name, new["key"])
     body: dict[str, Any] = {ITEM_ID_FIELD[name]: item_id}
@@ -343,12 +368,12 @@ def _update_commit(ctx, m, actual, name, old, new, path):
 
 
 def _update_scheduled_charge(ctx, m, actual, name, old, new, path):
-    if _refuse_fields(ctx, m, path, old, new, {"key", "schedule", "netsuite_sales_order_id"}, "scheduled charge"):
+    if _refuse_fields(ctx, m, path, old, new, {"key", "schedule", "netsuite_sales_order_id"}, name):
         return None
     o, n = old["schedule"], new["schedule"]
     if {k: v for k, v in o.items() if k != "schedule_items"} != {k: v for k, v in n.items() if k != "schedule_items"}:
-        ctx.refuse(m, (*path, "schedule"), "only the schedule_items of a scheduled charge can change; remove it "
-                                           "(it is archived) and add the changed charge under a new key")
+        ctx.refuse(m, (*path, "schedule"), "only the schedule_items of a scheduled charge can change; "
+                                           + how_to_change(name, m.address))
         return None
     item_id = ctx.item_id(actual.address, name, new["key"])
     body: dict[str, Any] = {"scheduled_charge_id": item_id}
@@ -362,7 +387,7 @@ def _update_scheduled_charge(ctx, m, actual, name, old, new, path):
 
 def _update_recurring(ctx, m, actual, name, old, new, path):
     allowed = {"key", "access_amount", "invoice_amount", "ending_before", "rate_type", "proration_rounding"}
-    if _refuse_fields(ctx, m, path, old, new, allowed, name[:-1].replace("_", " ")):
+    if _refuse_fields(ctx, m, path, old, new, allowed, name):
         return None
     body: dict[str, Any] = {ITEM_ID_FIELD[name]: ctx.item_id(actual.address, name, new["key"])}
     for field in ("access_amount", "invoice_amount"):
@@ -398,9 +423,6 @@ def _subscription_schedule_update(ctx, m, old: dict, new: dict) -> dict[str, Any
     return {"subscription_id": ctx.item_id(m.address, "subscriptions", new["key"]), **body}
 
 
-SUBSCRIPTION_WAY_OUT = ("the billing API cannot change it on an existing subscription; set ending_before on "
-                        "this one and add a new subscription under a new key")
-
 
 def _update_subscription(ctx, m, actual, name, old, new, path):
     # update_subscriptions takes ending_before, quantity and seat updates and the
@@ -411,7 +433,8 @@ def _update_subscription(ctx, m, actual, name, old, new, path):
     if old["proration"] != new["proration"]:
         fixed.append("proration")
     for field in fixed:
-        ctx.refuse(m, (*path, field), f"{field} of subscription '{new['key']}': {SUBSCRIPTION_WAY_OUT}")
+        ctx.refuse(m, (*path, field), f"{field} of subscription '{new['key']}' cannot be changed after it is created; "
+                                              + how_to_change(name, m.address))
     if fixed:
         return None
     for field in ("quantity_updates",):

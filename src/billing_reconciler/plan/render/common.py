@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from ... import canonical
-from ...money import format_decimal
+from ...money import format_decimal, format_dollars
 from ...redaction import NOTHING_MARKED, SENSITIVE, Redactor
 
 KNOWN_AFTER_APPLY = "(known after apply)"
@@ -106,3 +106,38 @@ def summary_line(plan) -> str:
     return (f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
             f"{s['archive']} to archive{moved}.")
 
+
+
+# --- field changes -------------------------------------------------------------------------
+# Changes the API makes another way than an update carry a note (operations.Change.note); each
+# view shows it after the change, in its own markup.
+NOTES = {"replace": "forces replacement: removed and added again", "archive": "archived", "remove": "removed"}
+GONE = frozenset({"archive", "remove"})  # shown as the path alone: what goes is named by its key
+
+
+def change_mark(change) -> str:
+    """+ added, - archived/removed/cleared, ~ changed."""
+    if change.note in GONE or (change.after is None and change.before is not None):
+        return "-"
+    return "+" if change.before is None else "~"
+
+
+# --- invoice impact (plan --usage) -----------------------------------------------------------
+# The rows shown per customer after its total, in order: (field of the impact row, label).
+IMPACT_FIGURES = (("subtotal", "subtotal"), ("drawdown", "commit/credit drawdown"))
+
+
+def impact_lines(row: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """A customer's impact as (label, before, after, delta) in dollars; only the total has a delta."""
+    lines = [("total", format_dollars(row["before"]), format_dollars(row["after"]), signed_dollars(row["delta"]))]
+    for field, label in IMPACT_FIGURES:
+        if field in row:
+            lines.append((label, format_dollars(row[field]["before"]), format_dollars(row[field]["after"]), ""))
+    for balance in row.get("balances", []):
+        lines.append((f"balance {balance['balance']}", format_dollars(balance["before"]),
+                      format_dollars(balance["after"]), ""))
+    return lines
+
+
+def signed_dollars(cents: Any) -> str:
+    return ("+" if cents > 0 else "") + format_dollars(cents)

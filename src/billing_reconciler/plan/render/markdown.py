@@ -16,7 +16,7 @@ from typing import Any
 from ..operations import Action
 from ..plan import Plan
 from ...redaction import NO_MARKS, AccountSecrets, Redactor
-from .common import object_action, show_body, show_path, show_value, summary_line
+from .common import NOTES, change_mark, impact_lines, object_action, show_body, show_path, show_value, summary_line
 
 COMMENT_LIMIT = 65_536  # GitHub's limit for a comment body, in characters
 MARKER = "<!-- billing-reconciler plan -->"  # lets CI find and update its own comment
@@ -184,14 +184,18 @@ def _impact(plan: Plan) -> Section:
     if impact.get("until"):
         about.append(f"rated until {_code(impact['until'])}")
     if about:
-        start += ["Invoice totals in cents, " + ", ".join(about) + ".", ""]
+        start += ["Invoice totals, subtotals (charges before commits and credits), drawdown and remaining "
+                  "balances in dollars, " + ", ".join(about) + ".", ""]
     customers = impact.get("customers") or []
     if not customers:
-        return start + ["No customer's invoice total changes.", ""], [], [], ""
-    start += ["| customer | before | after | delta |", "|---|---:|---:|---:|"]
-    rows = [f"| {_code(r['customer'])} | {_number(r['before'])} | {_number(r['after'])} | {_number(r['delta'])} |"
-            for r in customers]
-    return start, rows, [""], "customer(s)"
+        return start + ["No customer's invoices or balances change.", ""], [], [], ""
+    start += ["| customer | | before | after | delta |", "|---|---|---:|---:|---:|"]
+    rows = []
+    for r in customers:
+        for i, (label, before, after, delta) in enumerate(impact_lines(r)):
+            who = _code(r["customer"]) if i == 0 else ""
+            rows.append(f"| {who} | {_text(label)} | {_escape(before)} | {_escape(after)} | {_escape(delta)} |")
+    return start, rows, [""], "row(s)"
 
 
 def _details(address: str, ops: list, redactor: Redactor) -> str:
@@ -219,9 +223,10 @@ def _operation(op, redactor: Redactor) -> str:
     if changes:
         lines += ["| | field | before | after |", "|---|---|---|---|"]
         for c in changes:
-            mark = {"replace": "-/+", "archive": "-", "remove": "-"}.get(c.note) or (
-                "+" if c.before is None else "-" if c.after is None else "~")
-            lines.append(f"| {_code(mark)} | {_code(c.path)} | {_cell(c.before, c.path, redactor)} | {_cell(c.after, c.path, redactor)} |")
+            note = f" _({_text(NOTES[c.note])})_" if c.note in NOTES else ""
+            before, after = (("", "") if c.note in NOTES and change_mark(c) == "-"
+                             else (_cell(c.before, c.path, redactor), _cell(c.after, c.path, redactor)))
+            lines.append(f"| {_code(change_mark(c))} | {_code(c.path)}{note} | {before} | {after} |")
         lines.append("")
     body = show_body(op.request.body, redactor)
     fence = "`" * max(3, _longest_run(body, "`") + 1)
@@ -271,10 +276,6 @@ def _cell(value: Any, path: str, redactor: Redactor) -> str:
     if len(text) > CELL_LIMIT:
         text = text[:CELL_LIMIT] + "…"
     return _code(text)
-
-
-def _number(value: Any) -> str:
-    return _escape(str(value))
 
 
 def _longest_run(text: str, char: str) -> int:
