@@ -109,12 +109,15 @@ def test_a_balance_pays_only_charges_in_its_own_credit_type():
 
 def test_invoices_text_shows_a_custom_credit_type_in_its_own_units():
     # July's seat-credit invoice: 120 seat credits of usage, paid by the pool; never "$1.20".
-    from billing_reconciler.cli.rating_commands import render_text
+    # (mutation: amounts of every invoice formatted as dollars -> "$1.20"; units added to the dollar total)
+    from billing_reconciler.rating.invoice_text import render_invoices
+    from billing_reconciler.rating.invoices import invoices_total
 
     invs = invoices(_pool_state(), [_video("2025-07-10T00:00:00Z", 120, "a")], "2025-08-01T00:00:00Z")
     july = [i for i in invs if i.start_timestamp.month == 7]
-    text = render_text(july, [])
+    text = render_invoices(july, [], invoices_total(july))
     assert "in seat credits" in text and "120 seat credits" in text and "$1.20" not in text
+    assert invoices_total([i for i in july if i.credit_type == "seat credits"]) == 0
 
 
 # --- plan and apply -----------------------------------------------------------------------------

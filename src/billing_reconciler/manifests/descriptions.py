@@ -36,6 +36,8 @@ OWN: dict[str, str] = {
     "key": "This item's key, unique in its list: how plans, history and later edits name it "
            "(the billing API knows the item by an id the store maps to this key).",
     "product": "Key of a Product manifest.",
+    "custom_credit_type": "Name of a custom credit type (pricing unit) as the billing API lists it; "
+                          "credit types are made in Metronome's UI and referenced here by name.",
     "applicable_products": "Keys of the Product manifests this applies to.",
     "composite_products": "Keys of the Product manifests whose spend this composite product is computed from.",
     "rate_card": "Key of the RateCard manifest the contract prices usage with.",
