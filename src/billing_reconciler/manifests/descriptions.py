@@ -23,6 +23,11 @@ SOURCES: dict[str, tuple[tuple[str, str], ...]] = {
     "Customer": (("post", "/v1/customers"), ("post", "/v1/setCustomerBillingProviderConfigurations")),
     "Contract": (("post", "/v1/contracts/create"), ("post", "/v2/contracts/edit")),
 }
+# Keyed lists of a kind whose every item is the body of an endpoint of its own.
+ITEM_SOURCES: dict[str, dict[str, tuple[str, str]]] = {
+    "Customer": {"commits": ("post", "/v1/contracts/customerCommits/create"),
+                 "credits": ("post", "/v1/contracts/customerCredits/create")},
+}
 
 OWN: dict[str, str] = {
     # the envelope
@@ -36,6 +41,13 @@ OWN: dict[str, str] = {
     "key": "This item's key, unique in its list: how plans, history and later edits name it "
            "(the billing API knows the item by an id the store maps to this key).",
     "product": "Key of a Product manifest.",
+    "credit_type": "Name of the credit type (pricing unit) as the billing API lists it, e.g. 'USD (cents)' "
+                   "(the default) or a custom one made in Metronome's UI.",
+    "fiat_credit_type": "Name of the rate card's fiat credit type as the billing API lists it (default 'USD (cents)').",
+    "transition": "This contract supersedes or renews another of the same customer: `from` names its key, "
+                  "`type` is SUPERSEDE or RENEWAL; the other contract ends when this one starts.",
+    "future_invoice_behavior": "What happens to the superseded contract's invoices after the transition "
+                               "(e.g. `trueup: REMOVE` drops its future postpaid true-ups).",
     "custom_credit_type": "Name of a custom credit type (pricing unit) as the billing API lists it; "
                           "credit types are made in Metronome's UI and referenced here by name.",
     "applicable_products": "Keys of the Product manifests this applies to.",
@@ -138,7 +150,8 @@ OWN: dict[str, str] = {
 OURS_FIRST = frozenset({"key", "product", "applicable_products", "composite_products", "rate_card",
                         "customer", "billable_metric", "commits", "credits", "overrides", "scheduled_charges",
                         "recurring_commits", "recurring_credits", "customer_billing_provider_configurations",
-                        "discounts", "professional_services"})
+                        "discounts", "professional_services", "credit_type", "fiat_credit_type",
+                        "custom_credit_type"})
 
 # Where one name means something else in one model: "Model.field" -> description.
 MODEL_OWN: dict[str, str] = {
@@ -162,8 +175,14 @@ def describe(schema: dict[str, Any], kind: str, root: dict[str, Any] | None = No
     for name, prop in root.get("properties", {}).items():  # the envelope is ours
         if name in OWN and not prop.get("description"):
             prop["description"] = OWN[name]
-    bodies = [doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
-              for method, path in SOURCES[kind]]
+    def body(method: str, path: str) -> dict[str, Any]:
+        return doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    bodies = [body(method, path) for method, path in SOURCES[kind]]
+    items = ITEM_SOURCES.get(kind, {})
+    if items:
+        bodies.append({"properties": {name: {"type": "array", "items": body(*source)}
+                                      for name, source in items.items()}})
     _describe(root, "", {"spec": bodies}, defs, components, set())
 
 
