@@ -36,8 +36,8 @@ def comparable(spec: dict[str, Any]) -> dict[str, Any]:
     for name, value in spec.items():
         if name in THRESHOLDS and isinstance(value, dict) and value.get("is_enabled") is False:
             continue
-        if name == "fiat_credit_type_id" and value == USD_CREDIT_TYPE_ID:
-            continue  # a rate card's: the API always returns one, USD when none was given
+        if name in DEFAULTED_CREDIT_TYPES and value == USD_CREDIT_TYPE_NAME:
+            continue  # a rate card's fiat type: the API always returns one, USD when none was given
         if name in KEYED_LISTS and isinstance(value, list):
             value = sorted((without_default_credit_type(v) for v in value), key=lambda item: item.get("key", ""))
         elif name == "rates" and isinstance(value, list):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from billing_reconciler.money import USD_CREDIT_TYPE_ID, USD_CREDIT_TYPE_NAME
 
 from ..plan.support import START, Account, apply, commit, converge, doc, make_plan, ops_of, small_account
@@ -145,15 +147,21 @@ def test_the_emulator_refuses_a_subscription_config_naming_no_subscription_of_th
     assert refusal.value.status == 404 and "subscription_config.subscription_id" in str(refusal.value)
 
 
-def test_naming_the_usd_fiat_credit_type_a_rate_card_already_has_beside_a_rename_is_only_the_rename(
-        store, tmp_path):
+@pytest.mark.parametrize("named_at_create", [True, False], ids=["named-then-left-out", "left-out-then-named"])
+def test_the_usd_fiat_credit_type_named_or_left_out_beside_a_rename_is_only_the_rename(store, tmp_path,
+                                                                                       named_at_create):
     # The API fills in USD when no fiat credit type is given, so naming USD and leaving the field out
     # mean the same: the immutable-field check compares them in the comparable form, not raw
-    # (mutation: compare raw values -> "fiat_credit_type_id cannot be changed", an errored plan).
+    # (mutation: compare raw values -> "fiat_credit_type cannot be changed", an errored plan).
     account = Account(tmp_path, small_account(1))
-    converge(store, account)
     card = next(d for d in account.docs if d["kind"] == "RateCard")
-    card["spec"]["fiat_credit_type_id"] = USD_CREDIT_TYPE_ID
+    if named_at_create:
+        card["spec"]["fiat_credit_type"] = USD_CREDIT_TYPE_NAME
+    converge(store, account)
+    if named_at_create:
+        del card["spec"]["fiat_credit_type"]
+    else:
+        card["spec"]["fiat_credit_type"] = USD_CREDIT_TYPE_NAME
     card["spec"]["name"] = "Cloud 2024 (renamed)"
     plan = make_plan(store, account)
     assert not plan.errored, plan.errors

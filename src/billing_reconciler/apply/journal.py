@@ -40,7 +40,7 @@ from ..store.writer import StoreWriter
 from ..timeutil import utc_now
 from .backends import BackendError
 
-UNIQUE_OPS = frozenset({"create_contract", "edit_contract"})
+UNIQUE_OPS = frozenset({"create_contract", "edit_contract", "create_customer_commit", "create_customer_credit"})
 PG_APPLY_LOCK_ID = 0x6269_6C6C_7265_6D74  # "billremt": held for a whole remote apply
 SENT, UNKNOWN, FAILED, NOT_APPLIED = "sent", "unknown", "failed", "not applied"
 

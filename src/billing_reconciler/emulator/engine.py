@@ -58,9 +58,7 @@ UPDATE_ID_FIELD = {"commits": "commit_id", "credits": "credit_id", "scheduled_ch
                    "subscriptions": "subscription_id", "recurring_commits": "recurring_commit_id",
                    "recurring_credits": "recurring_credit_id"}
 SCHEDULES = ("access_schedule", "invoice_schedule", "schedule")
-# Endpoints whose body takes `uniqueness_key`: a key used before is refused with 409 (the API's
-# guard against duplicate creates and edits when a response was lost and the request re-sent).
-UNIQUE_ENDPOINTS = frozenset({"/v1/contracts/create", "/v2/contracts/edit"})
+
 
 
 @dataclass(frozen=True)
@@ -137,18 +135,9 @@ class Emulator:
             self.validate(method, path, body)
         body = copy.deepcopy(body)
         self._check_references(body, "")
-        unique = body.pop("uniqueness_key", None) if r.template in UNIQUE_ENDPOINTS else None
-        if unique is not None:
-            record_id = f"uniqueness-key:{unique}"
-            if self.repo.get(record_id) is not None:
-                raise refused(409, f"uniqueness key already used: {unique}", "uniqueness_key")
-            if r.template == "/v1/contracts/create":
-                body["uniqueness_key"] = unique  # ContractV2 keeps it: a read finds the contract by it
-        response = r.handler(self, params, body)
-        if unique is not None:
-            self.repo.put("uniqueness_key", {"id": f"uniqueness-key:{unique}", "endpoint": r.template,
-                                             "result": (response.get("data") or {}).get("id")})
-        return response
+        # A `uniqueness_key` (contract create and edit, customer commit and credit create) is claimed
+        # by the handler (claim_uniqueness_key); ContractV2 keeps it, so a read finds the contract.
+        return r.handler(self, params, body)
 
     def get(self, type_: str, object_id: str) -> dict[str, Any] | None:
         obj = self.repo.get(object_id)
@@ -432,7 +421,7 @@ def archive_billing_provider_configurations(emu: Emulator, _p, body):
 route("POST", "/v1/customers/archive")(_archive("customer", "id"))
 
 
-def _customer_balance(list_name: str):
+def _customer_balance(list_name: str, endpoint: str):
     """customerCommits/create, customerCredits/create: a Commit/Credit object (the list endpoints'
     shape: `product: {id}`, `invoice_contract: {id}`), kept with the customer under `commits` /
     `credits`, where the customer's reader finds it (the API lists them per customer)."""
@@ -447,6 +436,7 @@ def _customer_balance(list_name: str):
             if emu.need("contract", contract_id, f"applicable_contract_ids[{i}]").get("customer_id") != customer["id"]:
                 raise refused(400, f"contract {contract_id} is not a contract of customer {customer['id']}",
                               f"applicable_contract_ids[{i}]")
+        claim_uniqueness_key(emu, f"contracts/{endpoint}", body)
         fields = {k: v for k, v in body.items() if k not in ("customer_id", "uniqueness_key")}
         if "invoice_contract_id" in fields:
             fields["invoice_contract"] = {"id": fields.pop("invoice_contract_id")}
@@ -457,8 +447,8 @@ def _customer_balance(list_name: str):
     return handler
 
 
-route("POST", "/v1/contracts/customerCommits/create")(_customer_balance("commits"))
-route("POST", "/v1/contracts/customerCredits/create")(_customer_balance("credits"))
+route("POST", "/v1/contracts/customerCommits/create")(_customer_balance("commits", "customerCommits/create"))
+route("POST", "/v1/contracts/customerCredits/create")(_customer_balance("credits", "customerCredits/create"))
 
 
 # --- custom fields -----------------------------------------------------------------------

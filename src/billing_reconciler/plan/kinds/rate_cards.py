@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...money import USD_CREDIT_TYPE_ID
 from ...specform import rate_identity, without_default_credit_type
 from ..context import PlanContext
 from ..diff import field_changes
@@ -28,12 +27,8 @@ def update(ctx: PlanContext, m, actual, reason: str) -> list:
     before, after = actual.spec, m.spec
     way_out = "create a new RateCard with a new key and move contracts to it"
     # rate-cards/update takes name, description and aliases only: credit type conversions are fixed at create.
-    # The fiat credit type: none stated means USD (the API always returns one; specform drops USD).
-    fiat_changed = (before.get("fiat_credit_type_id") or USD_CREDIT_TYPE_ID) != \
-        (m.spec.get("fiat_credit_type_id") or USD_CREDIT_TYPE_ID)
-    if fiat_changed:
-        immutable(ctx, m, before, ["fiat_credit_type_id"], way_out)
-    if immutable(ctx, m, before, ["custom_fields", "credit_type_conversions"], way_out) or fiat_changed:
+    # The fiat credit type: none stated means USD (compared in specform's comparable form).
+    if immutable(ctx, m, before, ["fiat_credit_type", "custom_fields", "credit_type_conversions"], way_out):
         return []
     changes = field_changes(before, after)
     ops = []
