@@ -105,6 +105,37 @@ def _locked_serial(conn, plan: Plan) -> int:
     return int(row[1])
 
 
+def make_moves(plan: Plan, writer: StoreWriter, serial: int, actor: str) -> None:
+    """The plan's renames (store only; WriteError names the one that failed): made before the
+    operations, which address each object by its new key."""
+    for i, move in enumerate(plan.moves):
+        index = len(plan.operations) + i
+        writer.move_object(move.kind, move.old, move.new, index)
+        writer.record(serial, "move", move.to_address, "move", "", "", canonical.dumps(move.to_json()), {},
+                      actor, index)
+
+
+def make_records(plan: Plan, session: BackendSession, writer: StoreWriter, serial: int, actor: str) -> None:
+    """The plan's lifecycle records (protect, ignored paths, a new applied digest), after the
+    operations; a new digest stores the body as the backend holds it, read with the new keys."""
+    keys = Keys(writer.object_keys, writer.item_keys)
+    for i, record in enumerate(plan.records):
+        index = len(plan.operations) + len(plan.moves) + i
+        body = None
+        if record.digest is not None:
+            remote_id = writer.remote_ids[(record.kind, record.key)]
+            api = session.get(record.kind, remote_id)
+            if api is None:
+                raise WriteError(index, KeyError(f"the backend has no {record.kind} {remote_id}"))
+            body = spec_text(read(record.kind, api, keys))
+        writer.set_lifecycle(record.kind, record.key, protected=record.protect,
+                             ignore_changes=record.ignore_changes, digest=record.digest, body_text=body,
+                             index=index)
+        if record.protect is not None or record.ignore_changes is not None:  # not a bare re-digest
+            writer.record(serial, "record_lifecycle", record.address, "update", "", "",
+                          canonical.dumps(record.to_json()), {}, actor, index)
+
+
 def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: int, actor: str,
              result: ApplyResult, progress: Callable[[int, Operation], None] | None) -> None:
     """Send each request, map what it made, record it; then store each touched object as read back."""
@@ -115,11 +146,7 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
     store_only = store_only_operations(plan)
     every = [*plan.operations, *store_only]
     try:
-        for i, move in enumerate(plan.moves):
-            index = len(plan.operations) + i
-            writer.move_object(move.kind, move.old, move.new, index)
-            writer.record(serial, "move", move.to_address, "move", "", "", canonical.dumps(move.to_json()), {},
-                          actor, index)
+        make_moves(plan, writer, serial, actor)
     except WriteError as exc:
         raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause
     for index, op in enumerate(plan.operations):
@@ -145,22 +172,7 @@ def _execute(plan: Plan, session: BackendSession, writer: StoreWriter, serial: i
     try:
         revisions = session.flush()
         _store_touched(writer, touched, session, revisions)
-        keys = Keys(writer.object_keys, writer.item_keys)
-        for i, record in enumerate(plan.records):
-            index = len(plan.operations) + len(plan.moves) + i
-            body = None
-            if record.digest is not None:  # the body as the backend holds it, read with the new keys
-                remote_id = writer.remote_ids[(record.kind, record.key)]
-                api = session.get(record.kind, remote_id)
-                if api is None:
-                    raise WriteError(index, KeyError(f"the backend has no {record.kind} {remote_id}"))
-                body = spec_text(read(record.kind, api, keys))
-            writer.set_lifecycle(record.kind, record.key, protected=record.protect,
-                                 ignore_changes=record.ignore_changes, digest=record.digest, body_text=body,
-                                 index=index)
-            if record.protect is not None or record.ignore_changes is not None:  # not a bare re-digest
-                writer.record(serial, "record_lifecycle", record.address, "update", "", "",
-                              canonical.dumps(record.to_json()), {}, actor, index)
+        make_records(plan, session, writer, serial, actor)
         writer.flush()
     except WriteError as exc:
         raise ApplyError(exc.index, every[exc.index], exc.cause) from exc.cause

@@ -151,7 +151,7 @@ def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, act
                   progress: Callable[[int, Operation], None] | None, secrets: AccountSecrets):
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    from .applier import ApplyResult
+    from .applier import ApplyResult, make_moves, make_records
 
     with store.reading() as conn:
         shared = backend.session(conn).contract_customer  # every contract's customer, read once
@@ -163,6 +163,8 @@ def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, act
         writer = StoreWriter(conn, utc_now(), secrets)  # history rows hide what the manifests mark
         writer.set_serial(serial)
         writer.start_apply(serial, backend.name, backend.target, len(plan.operations))
+        make_moves(plan, writer, serial, actor)  # renames are store-only: committed with the start
+        writer.flush()
     run = _Run(store, backend, writer, lineage, serial, actor, lock_timeout, shared)
     ops = plan.operations
     deps = _dependencies(ops, writer)
@@ -196,6 +198,11 @@ def _apply_locked(store: Store, plan: Plan, backend, *, lock_timeout: float, act
         result.applied.append((ops[index], finished[index]))
     with run.lock, store.transaction(lock_timeout=lock_timeout, holder=actor) as conn:
         writer.rebind(conn, utc_now())
+        if not failures:  # lifecycle records (store only) once every operation is done
+            session = backend.session(conn)
+            session.contract_customer = run.contract_customer
+            make_records(plan, session, writer, serial, actor)
+            writer.flush()
         writer.finish_apply(serial, "incomplete" if failures else "complete")
     if failures:
         index, cause, unknown = min(failures, key=lambda f: f[0])
