@@ -40,7 +40,6 @@ DEFAULT_BASE_URL = "https://api.metronome.com"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_ATTEMPTS = 6
 PAGE_LIMIT = 100
-LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 log = logging.getLogger(__name__)
 
@@ -148,14 +147,10 @@ class MetronomeBackend:
 
             self.check_credentials()
             timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
-            http_client = None
-            if urlsplit(self.base_url).hostname in LOOPBACK:
-                # A local server (emulator serve): a fresh connection per request. On a kept-alive
-                # connection each answer waited ~45 ms here (its headers and body leave as two
-                # segments, the second held until our delayed ACK); a new one costs ~2 ms.
-                http_client = httpx.Client(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=0))
+            # Kept-alive connections (the SDK's httpx pool): against `emulator serve` on httptools
+            # a write takes 1.5 ms and a read 0.8 ms that way, a fresh connection per request 1.7/1.1.
             self._client = Metronome(bearer_token=self._token, base_url=self.base_url, max_retries=0,
-                                     timeout=timeout, http_client=http_client)
+                                     timeout=timeout)
         return self._client
 
     def session(self, conn=None) -> MetronomeSession:
