@@ -119,6 +119,20 @@ def test_a_prepaid_balance_threshold_recharges_to_the_recharge_amount():
     assert drawdowns == {"starter": D(-4500), "prepaid_balance_threshold_configuration": D(-4500)}
 
 
+def test_a_balance_that_falls_exactly_to_the_threshold_recharges():
+    # Starter 4600; the threshold is 1000 ("recharge when the balance falls to this",
+    # metronome-model.md 3.10). Jan 3: 400 GB x 9 = 3600 -> balance 1000 = the threshold: at the end
+    # of Jan 3 a commit of 5000 - 1000 = 4000 is bought (THRESHOLD invoice 2025-01-04).
+    # Catches: the balance compared with `>=` (equal to the threshold does not recharge).
+    invs = _rated(_contract(commits=[_prepaid(4600)], prepaid_balance_threshold_configuration=RECHARGE),
+                  [_export("2025-01-03T10:00:00Z", 400)], "2025-02-01T00:00:00Z")
+    assert summary(invs) == [
+        ("plg-2025", "SCHEDULED", "2025-01-01", D(4600), D(4600)),
+        ("plg-2025", "USAGE", "2025-01-01", D(3600), D(0)),
+        ("plg-2025", "THRESHOLD", "2025-01-04", D(4000), D(4000)),
+    ]
+
+
 def test_a_prepaid_balance_threshold_is_evaluated_when_the_contract_starts():
     # No prepaid commit: the balance is 0 <= 1000 at the start, so 5000 is bought at once
     # (seed text: "Toggling to true will result an immediate evaluation"). Jan 3: 300 GB = 2700

@@ -13,24 +13,17 @@ from ..manifests.document import Manifest
 from ..manifests.errors import PendingProblem
 from ..specform import spec_digest
 from ..store.store import StoredObject
+from .operations import Addressed
 
 
 @dataclass(frozen=True)
-class Recorded:
+class Recorded(Addressed):
     """What an apply records about an object in the store alone (no API call); None: unchanged."""
 
     address: str
     protect: bool | None = None
     ignore_changes: tuple[str, ...] | None = None
     digest: str | None = None  # the applied digest (references renamed, or the ignored paths changed)
-
-    @property
-    def kind(self) -> str:
-        return self.address.split("/", 1)[0]
-
-    @property
-    def key(self) -> str:
-        return self.address.split("/", 1)[1]
 
     def changes(self, before: StoredObject | None) -> list[tuple[str, Any, Any]]:
         """(field, before, after) for display."""

@@ -112,8 +112,22 @@ class ItemEffect:
         return {"list": self.list_name, "key": self.key, "effect": self.effect, "body": self.body}
 
 
+class Addressed:
+    """`kind` and `key` of anything with an `address` (`Kind/key`)."""
+
+    address: str
+
+    @property
+    def kind(self) -> str:
+        return self.address.split("/", 1)[0]
+
+    @property
+    def key(self) -> str:
+        return self.address.split("/", 1)[1]
+
+
 @dataclass(frozen=True)
-class Operation:
+class Operation(Addressed):
     op: str
     address: str
     action: Action
@@ -128,13 +142,6 @@ class Operation:
     items: tuple[ItemEffect, ...] = field(default=())
     drift: bool = False
 
-    @property
-    def kind(self) -> str:
-        return self.address.split("/", 1)[0]
-
-    @property
-    def key(self) -> str:
-        return self.address.split("/", 1)[1]
 
     def to_json(self) -> dict[str, Any]:
         return {
