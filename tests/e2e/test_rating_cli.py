@@ -29,6 +29,16 @@ def test_ingest_then_invoices_from_the_applied_store(example_tree):
 
     again = run_cli("ingest", "events.jsonl", cwd=example_tree)
     assert "Ingested 0 event(s); 3 duplicate(s) ignored" in again.stdout
+    # The properties the applied metrics read got columns (events.columns): the example catalog's
+    # metrics read region (group key / filter), hours and gb (sums). Mutation caught: ingest not
+    # telling the events file the store's metrics.
+    import duckdb
+
+    with duckdb.connect(str(example_tree / ".billing-reconciler" / "events.duckdb"), read_only=True) as con:
+        kept = {k for (k,) in con.execute("SELECT key FROM event_columns").fetchall()}
+        assert {"region", "hours", "gb"} <= kept
+        (n,) = con.execute("SELECT n FROM event_columns WHERE key = 'hours'").fetchone()
+        assert con.execute(f"SELECT p{n}_n FROM usage_events WHERE transaction_id = 't-1'").fetchone() == (1200,)
 
     out = run_cli("invoices", "--customer", "widgetsexpress", "--start", "2024-11-01T00:00:00Z",
                   "--end", "2024-12-01T00:00:00Z", "--format", "json", cwd=example_tree, check=True)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing_reconciler.events.aggregate import aggregate
+from billing_reconciler.events.columns import ensure
 from billing_reconciler.events.engine import connect
 from billing_reconciler.events.ingest import ingest
 from billing_reconciler.money import normalize
@@ -85,27 +86,49 @@ def cuts_st(draw):
 queries_st = st.integers(1, 4).flatmap(lambda n: st.tuples(*[query_st(i) for i in range(n)]))
 
 
-def fresh_events(tmp_path_factory):
-    return connect(tmp_path_factory.mktemp("events") / "events.duckdb")
+def fresh_events(tmp_path_factory, kept=()):
+    """A new events file; `kept`: properties given their own columns (events.columns) first."""
+    con = connect(tmp_path_factory.mktemp("events") / "events.duckdb")
+    ensure(con, kept)
+    return con
+
+
+# Which properties have columns, and whether they got them before the events were stored (filled at
+# insert) or after (back-filled): the aggregates must not change. Mutations caught: a column filled
+# differently from what the JSON path reads (a string left quoted, a boolean dropped from presence,
+# a number's text used as its group), a back-fill that skips rows, a query reading another key's column.
+kept_st = st.tuples(st.lists(st.sampled_from(NAMES), unique=True), st.booleans())
+
+
+def store_events(tmp_path_factory, events, kept):
+    keys, after = kept
+    con = fresh_events(tmp_path_factory, () if after else keys)
+    ingest(con, events)
+    if after:
+        ensure(con, keys)
+    return con
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=events_st(unique_times=True), queries=queries_st, cuts=cuts_st())
-def test_duckdb_aggregation_equals_the_reference(tmp_path_factory, events, queries, cuts):
-    con = fresh_events(tmp_path_factory)
-    ingest(con, events)
+@given(events=events_st(unique_times=True), queries=queries_st, cuts=cuts_st(), kept=kept_st)
+def test_duckdb_aggregation_equals_the_reference(tmp_path_factory, events, queries, cuts, kept):
+    con = store_events(tmp_path_factory, events, kept)
     assert aggregate(con, queries, cuts).rows == aggregate_events(events, queries, cuts).rows
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=events_st(unique_times=False), queries=queries_st, cuts=cuts_st(), split=st.integers(0, 40))
-def test_same_timestamps_and_ingest_order_do_not_change_the_aggregates(tmp_path_factory, events, queries, cuts, split):
+@given(events=events_st(unique_times=False), queries=queries_st, cuts=cuts_st(), split=st.integers(0, 40),
+       kept=st.lists(st.sampled_from(NAMES), unique=True))
+def test_same_timestamps_and_ingest_order_do_not_change_the_aggregates(tmp_path_factory, events, queries, cuts, split,
+                                                                      kept):
     # Many events share a timestamp: LATEST ties go to the greater transaction id whatever order
-    # and batches the events arrived in; re-sent events count once.
+    # and batches the events arrived in; re-sent events count once. Columns given between two
+    # ingests (back-filled for the first batch, filled at insert for the second) change nothing.
     once = fresh_events(tmp_path_factory)
     ingest(once, sorted(events, key=lambda e: e.transaction_id))
     split_up = fresh_events(tmp_path_factory)
     ingest(split_up, events[split:])
+    ensure(split_up, kept)
     ingest(split_up, events[:split] + events[split // 2:])
     assert aggregate(split_up, queries, cuts).rows == aggregate(once, queries, cuts).rows
 
@@ -134,10 +157,11 @@ QUERIES = (
 )
 
 
-def test_a_mix_of_metrics_over_many_events_equals_the_reference(tmp_path_factory):
+@pytest.mark.parametrize("kept", [(), ("region", "hours", "tier")])
+def test_a_mix_of_metrics_over_many_events_equals_the_reference(tmp_path_factory, kept):
     events = _events(3000)
     cuts = [START + timedelta(hours=h) for h in (-1, 7, 30, 31, 70, 200)]
-    con = fresh_events(tmp_path_factory)
+    con = fresh_events(tmp_path_factory, kept)
     ingest(con, events)
     assert aggregate(con, QUERIES, cuts).rows == aggregate_events(events, QUERIES, cuts).rows
 
@@ -156,7 +180,8 @@ def test_latest_ties_go_to_the_greater_transaction_id(tmp_path_factory, reverse)
     assert aggregate(con, [q], cuts).rows == {"seats": {"acme": {(0, ()): (to_micros(when), Decimal(3))}}}
 
 
-def test_transaction_ids_and_values_with_separators_quotes_and_escapes(tmp_path_factory):
+@pytest.mark.parametrize("kept", [(), ("n", "tag")])
+def test_transaction_ids_and_values_with_separators_quotes_and_escapes(tmp_path_factory, kept):
     when = START + timedelta(hours=1)
     odd = ['tx "quoted"', "tx \\ back", "tx \x1f\x1e unit", "tx €", "tx\nline"]
     events = [UsageEvent(tx, "acme", "seats", when, {"n": Decimal(i) / 4 if i else 5, "tag": tx})
@@ -165,7 +190,7 @@ def test_transaction_ids_and_values_with_separators_quotes_and_escapes(tmp_path_
                MetricQuery("total", "SUM", "n", None, None, (), ("tag",)),
                MetricQuery("tags", "UNIQUE", "tag", None, None, (), ())]
     cuts = [START, START + timedelta(days=1)]
-    con = fresh_events(tmp_path_factory)
+    con = fresh_events(tmp_path_factory, kept)
     for e in events:
         ingest(con, [e])
     got = aggregate(con, queries, cuts).rows
@@ -174,7 +199,8 @@ def test_transaction_ids_and_values_with_separators_quotes_and_escapes(tmp_path_
     assert (got["total"], got["tags"]) == (reference["total"], reference["tags"])
 
 
-def test_sums_are_exact_decimals(tmp_path_factory):
+@pytest.mark.parametrize("kept", [(), ("v",)])
+def test_sums_are_exact_decimals(tmp_path_factory, kept):
     # Every value at the edge of billing_reconciler.bounds (15 significant digits, 9 places):
     # 999999999999999 + 987654321098.21 + 3 - 0.5 + 10 x 0.1 + 0.123456789 + 0.000000001
     # = 1000987654321100.83345679: 24 digits, past floats (ten times 0.1 alone is
@@ -183,7 +209,7 @@ def test_sums_are_exact_decimals(tmp_path_factory):
               *[Decimal("0.1")] * 10, 999999999999999]
     events = [UsageEvent(f"t{i}", "acme", "x", START + timedelta(minutes=i), {"v": v}) for i, v in enumerate(values)]
     q = MetricQuery("v", "SUM", "v", None, None, (), ())
-    con = fresh_events(tmp_path_factory)
+    con = fresh_events(tmp_path_factory, kept)
     ingest(con, events[:2])
     ingest(con, events[2:])
     got = aggregate(con, [q], [START, START + timedelta(days=1)]).rows

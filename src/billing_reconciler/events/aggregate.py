@@ -28,6 +28,7 @@ from ..money import format_decimal, normalize
 from ..rating.metrics import MetricQuery, UsageTable
 from ..rating.timegrid import to_micros
 from .buckets import Buckets
+from .columns import known
 from .engine import EventsError
 from .queries import VALUE, build_query
 
@@ -76,9 +77,10 @@ def aggregate(con: duckdb.DuckDBPyConnection, queries: Sequence[MetricQuery], cu
     if len(cuts) < 2 or not queries:
         return out.table(list(cuts))
     micros = [to_micros(c) for c in cuts]
+    kept = known(con)
     for q in queries:
         try:
-            rows = con.execute(build_query(q, micros)).fetchall()
+            rows = con.execute(build_query(q, micros, columns=kept)).fetchall()
         except duckdb.OutOfRangeException as exc:
             raise AggregationError(f"usage of metric {q.metric!r} sums past what {VALUE} holds: {exc}") from None
         add_rows(out, q, rows)

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ..rating import BillingState, RatingResult, rate, usage_request
+from ..rating.engine import prepare
 from .aggregate import aggregate
 from .engine import EventsError, close, connect, events_dir, events_path
 from .ingest import IngestResult
@@ -54,11 +55,26 @@ def open_events(store_url: str, events_db: str | os.PathLike[str] | None = None,
                 result = move_store_events(con, store.engine)
                 if result is not None and moved is not None:
                     moved.append(result)
+                _keep_metric_columns(con, store)
             yield con
         finally:
             close(con)
     finally:
         store.close()
+
+
+def _keep_metric_columns(con: duckdb.DuckDBPyConnection, store) -> None:
+    """Give the properties the store's billable metrics read their own columns (`events.columns`).
+    A store this release cannot read yet (an older schema before `init`) is left for later: rating
+    reads properties without columns from the JSON."""
+    from ..store import StoreError
+    from .columns import ensure, metric_keys
+
+    try:
+        snapshot = store.snapshot()
+    except StoreError:
+        return
+    ensure(con, metric_keys(o.spec for o in snapshot.objects.values() if o.kind == "BillableMetric"))
 
 
 def _needs_move(con: duckdb.DuckDBPyConnection, engine) -> bool:
@@ -100,7 +116,8 @@ def rate_store(con: duckdb.DuckDBPyConnection, states: Iterable[BillingState] | 
     events, on the master `spark_url` (default local mode)."""
     states = [states] if isinstance(states, BillingState) else list(states)
     customers = list(customers) if customers is not None else None
-    request = usage_request(states, until, customers)
+    prepared = [prepare(s, until, customers) for s in states]  # once, for the request and the rating
+    request = usage_request(states, until, customers, prepared=prepared)
     if engine == "spark":
         from .spark import aggregate_on_spark
 
@@ -109,7 +126,7 @@ def rate_store(con: duckdb.DuckDBPyConnection, states: Iterable[BillingState] | 
         usage = aggregate(con, request.queries, request.cuts)
     else:
         raise EventsError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
-    return [rate(s, usage, until, start=start, customers=customers) for s in states]
+    return [rate(s, usage, until, start=start, customers=customers, prepared=p) for s, p in zip(states, prepared)]
 
 
 def events_in_file(path: str | os.PathLike[str], fmt: str, *, memory_limit: str | None = None):

@@ -34,6 +34,7 @@ from ..canonical import dumps
 from ..rating.metrics import UsageEvent
 from ..timeutil import format_timestamp
 from ..bounds import LAST_YEAR, MAX_DIGITS, MAX_PLACES
+from . import columns
 from .engine import events_dir, refresh_view
 from .parse import MAX_DEPTH, LineError, exactness_problem, parse_file
 
@@ -115,18 +116,17 @@ FROM read_json(?, format = 'newline_delimited', columns = {transaction_id: 'VARC
 
 # First occurrence within the input (staging keeps the file's order: DuckDB preserves insertion
 # order), and only ids not stored yet.
-_INSERT = """
-INSERT INTO usage_events
+# (The INSERT also fills the property columns: `events.columns.insert_sql`.)
+_FIRST_NEW = """
 SELECT transaction_id, customer_ref, event_type, "timestamp", properties
 FROM (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY rowid) = 1) AS s
 WHERE NOT EXISTS (SELECT 1 FROM usage_events AS e WHERE e.transaction_id = s.transaction_id)
 """
 
 
-_NEW_ROWS = """
+_NEW_ROWS = f"""
 SELECT transaction_id, customer_ref, event_type, "timestamp", CAST(properties AS VARCHAR) AS properties
-FROM (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY rowid) = 1) AS s
-WHERE NOT EXISTS (SELECT 1 FROM usage_events AS e WHERE e.transaction_id = s.transaction_id)
+FROM ({_FIRST_NEW})
 """
 
 
@@ -162,9 +162,10 @@ def _insert_staged(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         inserted = _write_parquet(con, directory)
         con.execute("DROP TABLE staged")
         return read, inserted
+    insert = columns.insert_sql(con, _FIRST_NEW)
     con.execute("BEGIN TRANSACTION")
     try:
-        (inserted,) = con.execute(_INSERT).fetchone()
+        (inserted,) = con.execute(insert).fetchone()
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -16,17 +16,20 @@ be told from a number, which the metrics' filters and group values depend on. Sp
 (`parse_json` + `variant_get` + `to_json`) gives the property's JSON text exactly as DuckDB's
 `json_extract` does (a string keeps its quotes, null is 'null', a missing key is NULL), so the same
 classification by first character runs on both.
+
+Where the events file keeps a property in typed columns (`events.columns`: DuckDB files only), the
+same predicates and values read those columns instead of the JSON; both forms mean the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..rating.metrics import MetricQuery
+from .columns import DIGITS, VALUE
+from .columns import names as column_names
 
-VALUE = "DECIMAL(38, 12)"
 QUOTE = '"'
-DIGITS = "('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"
 
 
 class Dialect:
@@ -39,8 +42,9 @@ class Dialect:
     def epoch_us(self, column: str) -> str:
         raise NotImplementedError
 
-    def extract(self, names: Sequence[str], source: str) -> str:
-        """SELECT transaction_id, customer_ref, t and the JSON text of each named property FROM source."""
+    def extract(self, names: Sequence[str], source: str, carry: Sequence[str] = ()) -> str:
+        """SELECT transaction_id, customer_ref, t, the `carry` columns and the JSON text of each
+        named property FROM source."""
         raise NotImplementedError
 
     def ref(self, index: int) -> str:
@@ -74,13 +78,13 @@ class DuckDB(Dialect):
     def epoch_us(self, column: str) -> str:
         return f"epoch_us({column})"
 
-    def extract(self, names: Sequence[str], source: str) -> str:
+    def extract(self, names: Sequence[str], source: str, carry: Sequence[str] = ()) -> str:
         # One json_extract with a list of paths: one parse of the properties per event (a
         # json_type + json_extract_string per use cost 3x).
         paths = "[" + ", ".join(self.literal('$."' + n.replace("\\", "\\\\").replace('"', '\\"') + '"')
                                 for n in names) + "]"
         extract = f", json_extract(properties, {paths}) AS j" if names else ""
-        return f"SELECT transaction_id, customer_ref, t{extract} FROM {source}"
+        return f"SELECT transaction_id, customer_ref, t{''.join(', ' + c for c in carry)}{extract} FROM {source}"
 
     def ref(self, index: int) -> str:
         return f"j[{index + 1}]"
@@ -117,11 +121,12 @@ class Spark(Dialect):
             return self.literal(f"$['{name}']")
         raise ValueError(f"Spark cannot address the property name {name!r} (it holds both quote marks)")
 
-    def extract(self, names: Sequence[str], source: str) -> str:
+    def extract(self, names: Sequence[str], source: str, carry: Sequence[str] = ()) -> str:
         cols = "".join(f", to_json(variant_get(pv, {self._path(n)})) AS j{i + 1}" for i, n in enumerate(names))
-        parsed = f"(SELECT transaction_id, customer_ref, t, parse_json(properties) AS pv FROM {source})" if names \
-            else source
-        return f"SELECT transaction_id, customer_ref, t{cols} FROM {parsed}"
+        kept = "".join(", " + c for c in carry)
+        parsed = f"(SELECT transaction_id, customer_ref, t{kept}, parse_json(properties) AS pv FROM {source})" \
+            if names else source
+        return f"SELECT transaction_id, customer_ref, t{kept}{cols} FROM {parsed}"
 
     def ref(self, index: int) -> str:
         return f"j{index + 1}"
@@ -152,36 +157,62 @@ def _window_expr(cuts: Sequence[int], lo: int, hi: int) -> str:
 class _Sql:
     """One metric's query. The properties it reads are extracted once per event as JSON texts and
     classified by their first character: `"` a string, a digit or `-` a number (ingest admits no
-    NaN or Infinity), `null` or missing absent, else a boolean (or an object or array)."""
+    NaN or Infinity), `null` or missing absent, else a boolean (or an object or array). A property
+    the events keep in columns (`columns`: key -> N) is read from them instead."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, columns: Mapping[str, int] | None = None) -> None:
         self.d = dialect
         self.names: list[str] = []
+        self.columns = dict(columns or {})
+        self.carried: list[str] = []
 
     def j(self, name: str) -> str:
         if name not in self.names:
             self.names.append(name)
         return self.d.ref(self.names.index(name))
 
+    def col(self, name: str) -> tuple[str, str, str] | None:
+        """The (string, number, other) columns of a property kept in columns, else None."""
+        if name not in self.columns:
+            return None
+        cols = column_names(self.columns[name])
+        for c in cols:
+            if c not in self.carried:
+                self.carried.append(c)
+        return cols
+
     def present(self, name: str) -> str:
+        if c := self.col(name):
+            return f"({c[0]} IS NOT NULL OR {c[1]} IS NOT NULL OR {c[2]} IS NOT NULL)"
         return f"coalesce({self.j(name)} <> 'null', false)"
 
     def is_string(self, name: str) -> str:
+        if c := self.col(name):
+            return f"({c[0]} IS NOT NULL)"
         return f"coalesce({self.d.starts_with(self.j(name), QUOTE)}, false)"
 
     def is_number(self, name: str) -> str:
+        if c := self.col(name):
+            return f"({c[1]} IS NOT NULL)"
         return f"coalesce(left({self.j(name)}, 1) IN {DIGITS}, false)"
 
     def string(self, name: str) -> str:
+        if c := self.col(name):
+            return c[0]
         return self.d.decoded(self.j(name))
 
     def text(self, name: str) -> str:
-        """The value as text (a group key): strings decoded, numbers and booleans as written."""
+        """The value as text (a group key): strings decoded, numbers and booleans as written (a
+        number read from its column has no text: its group goes by its decimal value alone)."""
+        if c := self.col(name):
+            return f"coalesce({c[0]}, {c[2]})"
         j = self.j(name)
         return (f"(CASE WHEN {j} IS NULL OR {j} = 'null' THEN NULL WHEN {self.is_string(name)} THEN {self.string(name)} "
                 f"ELSE {self.d.as_text(j)} END)")
 
     def number(self, name: str) -> str:
+        if c := self.col(name):
+            return c[1]
         return f"(CASE WHEN {self.is_number(name)} THEN CAST({self.d.as_text(self.j(name))} AS {VALUE}) END)"
 
     def group_value(self, name: str, alias: str) -> list[str]:
@@ -189,12 +220,14 @@ class _Sql:
         return [f"{self.text(name)} AS {alias}", f"{self.number(name)} AS {alias}n"]
 
 
-def build_query(q: MetricQuery, cuts: Sequence[int], dialect: Dialect = DUCKDB, table: str = "usage_events") -> str:
-    """The GROUP BY for one metric; `cuts` are epoch microseconds. Result columns: customer_ref,
-    w (window index), per dim its text and decimal value, then the aggregate (UNIQUE: text and
-    decimal value; LATEST: a struct t, tx, v)."""
+def build_query(q: MetricQuery, cuts: Sequence[int], dialect: Dialect = DUCKDB, table: str = "usage_events",
+                columns: Mapping[str, int] | None = None) -> str:
+    """The GROUP BY for one metric; `cuts` are epoch microseconds; `columns` the properties the
+    table keeps in columns (`events.columns.known`). Result columns: customer_ref, w (window
+    index), per dim its text and decimal value, then the aggregate (UNIQUE: text and decimal
+    value; LATEST: a struct t, tx, v)."""
     d = dialect
-    s = _Sql(d)
+    s = _Sql(d, columns)
     inner_where = [f"t >= {int(cuts[0])}", f"t < {int(cuts[-1])}"]
     if q.event_types_in is not None:
         inner_where.append(f"event_type IN {d.in_list(q.event_types_in)}")
@@ -231,8 +264,9 @@ def build_query(q: MetricQuery, cuts: Sequence[int], dialect: Dialect = DUCKDB, 
         select.append(f"max({d.struct([('t', 't'), ('tx', 'transaction_id'), ('v', s.number(q.key))])})")
     else:
         raise ValueError(f"unsupported aggregation {agg}")
-    events = (f"(SELECT transaction_id, customer_ref, event_type, {d.epoch_us(d.timestamp)} AS t, properties "
+    carried = "".join(", " + c for c in s.carried)
+    events = (f"(SELECT transaction_id, customer_ref, event_type, {d.epoch_us(d.timestamp)} AS t{carried}, properties "
               f"FROM {table})")
-    source = f"({d.extract(s.names, f'{events} WHERE ' + ' AND '.join(inner_where))})"
+    source = f"({d.extract(s.names, f'{events} WHERE ' + ' AND '.join(inner_where), s.carried)})"
     return (f"SELECT {', '.join(select)} FROM {source} {'WHERE ' + ' AND '.join(where) if where else ''} "
             f"GROUP BY {', '.join(groups)}")

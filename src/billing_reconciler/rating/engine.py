@@ -19,7 +19,7 @@ entitled rate for is not billed.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
@@ -143,8 +143,10 @@ def prepare(state: BillingState, until: datetime, customers: Iterable[str] | Non
 
 
 def usage_request(states: Iterable[BillingState], until: datetime,
-                  customers: Iterable[str] | None = None) -> UsageRequest:
+                  customers: Iterable[str] | None = None, *,
+                  prepared: Sequence[list[PreparedContract]] | None = None) -> UsageRequest:
     """The metric queries and cut points that serve every given state (e.g. before and after a plan).
+    `prepared`: each state's `prepare(state, until, customers)`, when the caller has it (read only).
 
     A metric whose definition differs between states gets one query per definition, named
     `key`, `key#2`, ...
@@ -152,11 +154,11 @@ def usage_request(states: Iterable[BillingState], until: datetime,
     customers = list(customers) if customers is not None else None
     queries: dict[str, MetricQuery] = {}
     cuts: set[datetime] = set()
-    for state in states:
-        prepared = prepare(state, until, customers)
-        for p in prepared:
+    for i, state in enumerate(states):
+        prepared_state = prepared[i] if prepared is not None else prepare(state, until, customers)
+        for p in prepared_state:
             cuts.update(p.cuts)
-        for metric, dims in metric_dims(state, prepared).items():
+        for metric, dims in metric_dims(state, prepared_state).items():
             q = MetricQuery.from_spec(metric, state.metrics[metric], dims)
             name, n = metric, 1
             while name in queries and _definition(queries[name]) != _definition(q):
@@ -224,8 +226,11 @@ def _find_query(usage: UsageTable, metric: str, spec: Mapping[str, Any]) -> Metr
 
 
 def rate(state: BillingState, usage: UsageTable, until: datetime, *, start: datetime | None = None,
-         customers: Iterable[str] | None = None) -> RatingResult:
-    prepared = prepare(state, until, customers)
+         customers: Iterable[str] | None = None, prepared: list[PreparedContract] | None = None) -> RatingResult:
+    """`prepared`: `prepare(state, until, customers)` when the caller made it for `usage_request`
+    (rating adds to its contracts' balances and charges: pass each preparation to one rate only)."""
+    if prepared is None:
+        prepared = prepare(state, until, customers)
     by_customer: dict[str, list[PreparedContract]] = {}
     for p in sorted(prepared, key=lambda p: (p.start, p.key)):
         by_customer.setdefault(p.customer, []).append(p)

@@ -40,8 +40,10 @@ def add_months(value: datetime, months: int) -> datetime:
     return value.replace(year=year, month=month, day=day)
 
 
+@lru_cache(maxsize=65536)
 def step(anchor: datetime, frequency: str, k: int) -> datetime:
-    """The k-th boundary after (k > 0) or before (k < 0) `anchor` at `frequency`."""
+    """The k-th boundary after (k > 0) or before (k < 0) `anchor` at `frequency`. Cached: the
+    contracts of an account mostly share their anchors, and rating asks for the same steps again."""
     if frequency in MONTHS:
         return add_months(anchor, MONTHS[frequency] * k)
     return anchor + timedelta(days=DAYS[frequency] * k)

@@ -1,0 +1,49 @@
+"""Property columns (`events.columns`): which keys, the cap, where they are not made. That the
+columns mean what the JSON means is proven by tests/rating/test_duckdb_aggregation.py (with and
+without columns, given before or after the events)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from billing_reconciler.events import columns
+from billing_reconciler.events.engine import connect
+from billing_reconciler.events.ingest import ingest
+from billing_reconciler.rating import UsageEvent
+
+
+def test_the_keys_of_metric_specs_are_their_aggregation_group_and_filter_keys_once_each():
+    specs = [
+        {"aggregation_type": "SUM", "aggregation_key": "hours", "group_keys": [["region"], ["region", "zone"]],
+         "property_filters": [{"name": "hours", "exists": True}, {"name": "tier", "in_values": ["a"]}]},
+        {"aggregation_type": "COUNT"},
+        {"aggregation_type": "MAX", "aggregation_key": "gb"},
+    ]
+    assert columns.metric_keys(specs) == ["hours", "region", "zone", "tier", "gb"]
+
+
+def test_keys_are_given_columns_once_and_no_more_than_the_cap(tmp_path):
+    con = connect(tmp_path / "events.duckdb")
+    assert columns.ensure(con, ["a", "b", "a"]) == ["a", "b"]
+    assert columns.ensure(con, ["b", "c"]) == ["c"]  # b kept its columns
+    assert columns.known(con) == {"a": 1, "b": 2, "c": 3}
+    many = [f"k{i}" for i in range(columns.MAX_KEYS + 5)]
+    columns.ensure(con, many)
+    assert len(columns.known(con)) == columns.MAX_KEYS  # the rest are read from the JSON
+
+
+def test_a_back_fill_reads_the_stored_events(tmp_path):
+    # 2.5 + 4 = 6.5 hours stored before the column existed: the back-fill puts them in it.
+    con = connect(tmp_path / "events.duckdb")
+    when = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    ingest(con, [UsageEvent("t1", "c", "compute", when, {"hours": 2.5, "region": "US"}),
+                 UsageEvent("t2", "c", "compute", when, {"hours": 4, "region": "EU \\ \"x\""})])
+    columns.ensure(con, ["hours", "region"])
+    assert con.execute("SELECT sum(p1_n), string_agg(p2_s, '|' ORDER BY p2_s) FROM usage_events").fetchone() == \
+        (6.5, 'EU \\ "x"|US')
+
+
+def test_a_parquet_events_directory_gets_no_columns(tmp_path):
+    con = connect(f"{tmp_path}/events/")
+    assert columns.ensure(con, ["hours"]) == []
+    assert columns.known(con) == {}
