@@ -47,3 +47,28 @@ def test_a_parquet_events_directory_gets_no_columns(tmp_path):
     con = connect(f"{tmp_path}/events/")
     assert columns.ensure(con, ["hours"]) == []
     assert columns.known(con) == {}
+
+
+def test_a_json_lines_file_fills_the_columns_in_the_same_read_and_its_first_repeat_wins(tmp_path):
+    # t1 twice in the file: the first (2 hours) is kept, the repeat (50) is not; t2 adds 0.25.
+    # Stored sum 2.25 from the columns, as from the JSON. Mutations caught: the repeat check
+    # skipping the window when ids repeat (t1 stored twice: 52.25 or 4 rows), the staged texts
+    # taken in another key's order (hours read as region).
+    con = connect(tmp_path / "events.duckdb")
+    columns.ensure(con, ["region", "hours"])
+    lines = [
+        '{"transaction_id": "t1", "customer_id": "c", "event_type": "compute", "timestamp": "2025-01-01T00:00:00Z", '
+        '"properties": {"hours": 2, "region": "EU"}}',
+        '{"transaction_id": "t2", "customer_id": "c", "event_type": "compute", "timestamp": "2025-01-01T00:00:00Z", '
+        '"properties": {"region": "US", "hours": 0.25}}',
+        '{"transaction_id": "t1", "customer_id": "c", "event_type": "compute", "timestamp": "2025-01-02T00:00:00Z", '
+        '"properties": {"hours": 50, "region": "APAC"}}',
+    ]
+    (tmp_path / "e.jsonl").write_text("\n".join(lines) + "\n")
+    from billing_reconciler.events.ingest import ingest_file
+
+    result = ingest_file(con, tmp_path / "e.jsonl", "jsonl")
+    assert (result.read, result.inserted, result.errors) == (3, 2, [])
+    assert con.execute("SELECT count(*), sum(p2_n), string_agg(p1_s, ',' ORDER BY p1_s), "
+                       "sum(CAST(properties ->> 'hours' AS DECIMAL(38, 12))) FROM usage_events").fetchone() == \
+        (2, 2.25, "EU,US", 2.25)

@@ -73,17 +73,23 @@ def _values(j: str) -> tuple[str, str, str]:
             f"CASE WHEN {j} <> 'null' AND NOT starts_with({j}, '\"') AND NOT {number} THEN {j}::VARCHAR END")
 
 
-def _path(key: str) -> str:
-    return "'" + ('$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"').replace("'", "''") + "'"
+def quoted_key(key: str) -> str:
+    """A property name as one step of a JSON path: `"name"`, escaped."""
+    return '"' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def names(n: int) -> tuple[str, str, str]:
-    return f"p{n}_s", f"p{n}_n", f"p{n}_o"
+def sql_list(texts: Sequence[str]) -> str:
+    """A DuckDB list literal of strings."""
+    return "[" + ", ".join("'" + t.replace("'", "''") + "'" for t in texts) + "]"
 
 
 def paths(keys: Sequence[str]) -> str:
     """One json_extract path list for these keys (one parse of the properties per event)."""
-    return "[" + ", ".join(_path(k) for k in keys) + "]"
+    return sql_list(["$." + quoted_key(k) for k in keys])
+
+
+def names(n: int) -> tuple[str, str, str]:
+    return f"p{n}_s", f"p{n}_n", f"p{n}_o"
 
 
 def derived(columns: Mapping[str, int], j: str = "pj") -> tuple[list[str], list[str]]:
@@ -96,16 +102,18 @@ def derived(columns: Mapping[str, int], j: str = "pj") -> tuple[list[str], list[
     return cols, exprs
 
 
-def insert_sql(con: duckdb.DuckDBPyConnection, select: str) -> str:
+def insert_sql(con: duckdb.DuckDBPyConnection, select: str, *, extracted: bool = False) -> str:
     """An INSERT INTO usage_events of `select` (which yields the base columns, properties as JSON),
-    filling the property columns from the JSON."""
-    columns = known(con)
+    filling the property columns from the JSON; `extracted`: `select` also yields `pj`, the
+    properties' texts for the keys with columns (`known` order), taken when they were staged."""
+    kept = known(con)
     base = ", ".join(BASE_COLUMNS)
-    if not columns:
+    if not kept:
         return f"INSERT INTO usage_events ({base}) SELECT {base} FROM ({select}) AS s"
-    cols, exprs = derived(columns)
-    return (f"INSERT INTO usage_events ({base}, {', '.join(cols)}) SELECT {base}, {', '.join(exprs)} "
-            f"FROM (SELECT *, json_extract(properties, {paths(list(columns))}) AS pj FROM ({select}) AS s)")
+    cols, exprs = derived(kept)
+    source = f"({select})" if extracted else \
+        f"(SELECT *, json_extract(properties, {paths(list(kept))}) AS pj FROM ({select}) AS s)"
+    return f"INSERT INTO usage_events ({base}, {', '.join(cols)}) SELECT {base}, {', '.join(exprs)} FROM {source}"
 
 
 def ensure(con: duckdb.DuckDBPyConnection, keys: Sequence[str]) -> list[str]:

@@ -69,26 +69,19 @@ def _plain_string(i: int) -> str:
     return f"(v[{i}] IS NOT NULL AND starts_with(v[{i}], '\"') AND regexp_matches(v[{i}], '[[:alnum:]]'))"
 
 
-def _colons(text: str) -> str:
-    return f"(strlen({text}) - strlen(replace({text}, ':', '')))"  # bytes: length() decodes UTF-8
-
-
-# Unknown top-level fields are refused (as the Python parser does) without listing the keys of
-# every line (json_keys doubled the staging time). In a JSON text without backslashes every `"`
-# delimits a string, so its colons are one per key plus those inside strings: the line's colons
-# minus those in the four fields' strings and in the properties (counted on DuckDB's rendering of
-# them, which keeps the strings as written) must be one per known field present. A line with a
-# backslash goes to the line path.
+# Unknown top-level fields are refused (as the Python parser does): the line's top-level keys
+# (json_keys lists a repeated key twice, so a repeat is refused too) must be the four fields and,
+# when present, the properties.
 _VERDICT = " AND ".join([
     "NOT contains(json, '\\')",
     *(_plain_string(i) for i in (1, 2, 3, 4)),
-    f"{_colons('json')} - coalesce({_colons('v[5]')}, 0) - "
-    + " - ".join(_colons(f"v[{i}]") for i in (1, 2, 3, 4)) + " = 4 + (v[5] IS NOT NULL)::INTEGER",
+    "len(json_keys(json)) = 4 + (v[5] IS NOT NULL)::INTEGER",
     "(v[5] IS NULL OR v[5] = 'null' OR starts_with(v[5], '{'))",
     f"regexp_full_match(v[4], '{_TS}')",
-    "try_cast(v[4][2:-2] AS TIMESTAMPTZ) IS NOT NULL",
+    # The timestamp column, cast once in the SELECT (a lateral alias): NULL for an impossible date.
+    '"timestamp" IS NOT NULL',
     # bounds.LAST_YEAR: later events go to the line path, which refuses them with their line.
-    f"try_cast(v[4][2:-2] AS TIMESTAMPTZ) < TIMESTAMPTZ '{LAST_YEAR}-01-01 00:00:00+00'",
+    f'"timestamp" < TIMESTAMPTZ \'{LAST_YEAR}-01-01 00:00:00+00\'',
     f"NOT coalesce(regexp_matches(v[5], '{_DOUBTFUL_NUMBER}'), false)",
     # Nesting deeper than parse.MAX_DEPTH needs more brackets than that: such lines (rare) go to
     # the line path, which measures the depth and names the line.
@@ -97,14 +90,21 @@ _VERDICT = " AND ".join([
     "NOT contains(json, '\uFFFD')",
 ])
 
-_STAGE_FAST = f"""
+
+def _stage_fast(kept: list[str]) -> str:
+    """The staging of a JSON Lines file; `kept`: the properties with columns (events.columns), whose
+    JSON texts are taken in the same parse of the line as `pj`."""
+    paths = [f"$.{f}" for f in FIELDS] + [f"$.properties.{columns.quoted_key(k)}" for k in kept]
+    pj = ", v[6:] AS pj" if kept else ""
+    return f"""
 CREATE OR REPLACE TEMP TABLE staged AS
 SELECT v[1][2:-2] AS transaction_id, v[2][2:-2] AS customer_ref, v[3][2:-2] AS event_type,
        try_cast(v[4][2:-2] AS TIMESTAMPTZ) AS "timestamp",
-       (CASE WHEN v[5] IS NULL OR v[5] = 'null' THEN '{{}}' ELSE v[5] END)::JSON AS properties,
+       (CASE WHEN v[5] IS NULL OR v[5] = 'null' THEN '{{}}' ELSE v[5] END)::JSON AS properties{pj},
        coalesce({_VERDICT}, false) AS ok
-FROM (SELECT json, json_extract(json, {list(f"$.{f}" for f in FIELDS)!r}) AS v FROM read_ndjson_objects(?))
+FROM (SELECT json, json_extract(json, {columns.sql_list(paths)}) AS v FROM read_ndjson_objects(?))
 """
+
 
 _STAGE_TRUSTED = """
 CREATE OR REPLACE TEMP TABLE staged AS
@@ -115,22 +115,26 @@ FROM read_json(?, format = 'newline_delimited', columns = {transaction_id: 'VARC
 """
 
 # First occurrence within the input (staging keeps the file's order: DuckDB preserves insertion
-# order), and only ids not stored yet.
-# (The INSERT also fills the property columns: `events.columns.insert_sql`.)
-_FIRST_NEW = """
-SELECT transaction_id, customer_ref, event_type, "timestamp", properties
-FROM (SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY rowid) = 1) AS s
+# order), and only ids not stored yet. A file without repeated ids (checked first: a hash count is
+# cheaper than the window) skips the window. `pj`: the staged properties' column texts, if staged.
+def _first_new(repeats: bool, pj: bool = False) -> str:
+    first = ("(SELECT * FROM staged QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY rowid) = 1)"
+             if repeats else "staged")
+    return f"""
+SELECT transaction_id, customer_ref, event_type, "timestamp", properties{', pj' if pj else ''}
+FROM {first} AS s
 WHERE NOT EXISTS (SELECT 1 FROM usage_events AS e WHERE e.transaction_id = s.transaction_id)
 """
 
 
-_NEW_ROWS = f"""
+def _new_rows(repeats: bool) -> str:
+    return f"""
 SELECT transaction_id, customer_ref, event_type, "timestamp", CAST(properties AS VARCHAR) AS properties
-FROM ({_FIRST_NEW})
+FROM ({_first_new(repeats)})
 """
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> int:
+def _write_parquet(con: duckdb.DuckDBPyConnection, directory: Path, repeats: bool) -> int:
     """A Parquet events directory: the new events as one more file, renamed into place once whole
     (a killed ingest leaves only a hidden temporary file, which nothing reads)."""
     import uuid
@@ -139,7 +143,7 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> int:
     name = f"events-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}.parquet"
     tmp = directory / f".{name}.tmp"
     try:
-        (inserted,) = con.execute(f"COPY ({_NEW_ROWS}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' "
+        (inserted,) = con.execute(f"COPY ({_new_rows(repeats)}) TO '{str(tmp).replace(chr(39), chr(39) * 2)}' "
                                   "(FORMAT parquet)").fetchone()
         if inserted:
             fd = os.open(tmp, os.O_RDONLY)
@@ -156,13 +160,15 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, directory: Path) -> int:
 
 
 def _insert_staged(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    (read,) = con.execute("SELECT count(*) FROM staged").fetchone()
+    (read, distinct) = con.execute("SELECT count(*), count(DISTINCT transaction_id) FROM staged").fetchone()
+    repeats = distinct < read
     directory = events_dir(con)
     if directory is not None:
-        inserted = _write_parquet(con, directory)
+        inserted = _write_parquet(con, directory, repeats)
         con.execute("DROP TABLE staged")
         return read, inserted
-    insert = columns.insert_sql(con, _FIRST_NEW)
+    staged_pj = "pj" in {r[0] for r in con.execute("DESCRIBE staged").fetchall()}
+    insert = columns.insert_sql(con, _first_new(repeats, staged_pj), extracted=staged_pj)
     con.execute("BEGIN TRANSACTION")
     try:
         (inserted,) = con.execute(insert).fetchone()
@@ -265,7 +271,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str], fm
         return _ingest_parquet(con, str(path), progress)
     if fmt == "jsonl":
         try:
-            _with_progress(con, progress, _STAGE_FAST, [str(path)])
+            _with_progress(con, progress, _stage_fast(list(columns.known(con))), [str(path)])
             (doubtful,) = con.execute("SELECT count(*) FILTER (NOT ok) FROM staged").fetchone()
         except duckdb.Error:  # malformed JSON somewhere: the line path names it
             doubtful = 1
