@@ -5,7 +5,6 @@ reference gives, and no move, interrupted or repeated, counts an event twice or 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
