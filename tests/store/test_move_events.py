@@ -5,6 +5,7 @@ reference gives, and no move, interrupted or repeated, counts an event twice or 
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -13,13 +14,14 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from billing_reconciler.canonical import dumps
 from billing_reconciler.events.aggregate import aggregate
 from billing_reconciler.events.billing import open_events
 from billing_reconciler.events.ingest import ingest
-from billing_reconciler.events.move import move_store_events
+from billing_reconciler.events.move import move_store_events, mover
 from billing_reconciler.rating import MetricQuery, UsageEvent, aggregate_events
 from billing_reconciler.rating.metrics import PropertyFilter
 from billing_reconciler.rating.timegrid import to_micros
@@ -28,7 +30,7 @@ from billing_reconciler.store.store import StoreError
 from billing_reconciler.store.version import BASELINE, LATEST_VERSION, read_schema
 from tests.conftest import run_cli
 
-from .pre_alembic import RETIRED_TABLES, make_pre_alembic, store_at
+from .pre_alembic import RETIRED_TABLES, make_pre_alembic, store_at, take_back_to_v6
 
 START = datetime(2024, 11, 1, tzinfo=timezone.utc)
 CUTS = [START, START + timedelta(days=7), START + timedelta(days=14)]
@@ -247,3 +249,53 @@ def test_a_row_the_events_file_refuses_stops_the_upgrade_until_it_is_corrected(t
     assert _schema_and_tables(store) == (7, set(), None)
     # hours 0/4 (t0) + 3 (row 2, corrected) + 2/4 (t2)
     assert _count_and_hours(path) == (3, Decimal("3.5"))
+
+
+def test_invoices_after_init_bill_the_events_a_v6_store_held(example_tree):
+    url = f"sqlite:///{example_tree}/.billing-reconciler/state.db"
+    run_cli("--store", url, "init", cwd=example_tree, check=True)
+    run_cli("--store", url, "apply", "--auto-approve", cwd=example_tree, check=True)
+    store = Store(url)
+    take_back_to_v6(store)  # the example account applied by release v6, which kept events in the store
+    _insert(store, [
+        UsageEvent("t-1", "widgets-express-prod", "compute", datetime(2024, 11, 4, 10, tzinfo=timezone.utc),
+                   {"region": "US", "hours": 1200}),
+        UsageEvent("t-2", "widgetsexpress", "data_export", datetime(2024, 11, 5, 10, tzinfo=timezone.utc),
+                   {"region": "US", "gb": 10})])
+    assert _schema_and_tables(store) == (6, set(RETIRED_TABLES), 2)
+    upgraded = run_cli("--store", url, "init", cwd=example_tree, check=True)
+    assert "Moved 2 event(s) from the store's usage_events table" in upgraded.stderr
+    assert _schema_and_tables(store) == (7, set(), None)
+    out = run_cli("--store", url, "invoices", "--customer", "widgetsexpress", "--start", "2024-11-01T00:00:00Z",
+                  "--end", "2024-12-01T00:00:00Z", "--format", "json", cwd=example_tree, check=True)
+    _scheduled, november = json.loads(out.stdout)["invoices"]
+    # As tests/e2e/test_rating_cli.py: 1200 h = 1000 × 10 + 200 × 8 = 11600 cents (cloud, paid by the
+    # commit) + 10 GB × 9 = 90 (not cloud): subtotal 11690, total 90. Mutation caught: init dropping
+    # the table without moving its events (0 and 0).
+    assert (november["type"], november["subtotal"], november["total"]) == ("USAGE", "11690", "90")
+
+
+def test_on_postgresql_no_event_can_be_added_between_the_move_and_the_drop(postgres_url, tmp_path):
+    # An older release's ingest may still be writing to usage_events while init upgrades the store:
+    # a row added after the move would be dropped unmoved. init locks the table against writers
+    # from its read to its commit. Mutation caught: the LOCK TABLE left out (the insert goes through).
+    store = _old_store(postgres_url, _events(5))
+    move = mover(postgres_url, tmp_path / "events.duckdb")
+
+    def move_then_another_writer(conn) -> bool:
+        moved = move(conn)
+        other = create_engine(postgres_url)
+        try:
+            with other.connect() as writer:
+                writer.execute(text("SET lock_timeout = '300ms'"))
+                with pytest.raises(OperationalError, match="lock timeout"):
+                    writer.execute(text("INSERT INTO usage_events (transaction_id, customer_ref, event_type, "
+                                        "timestamp, ts_epoch, properties) VALUES ('late', 'acme', 'api_call', "
+                                        "now(), 0, '{}')"))
+        finally:
+            other.dispose()
+        return moved
+
+    store.init(move_events=move_then_another_writer)
+    assert _schema_and_tables(store) == (7, set(), None)
+    assert _count_and_hours(tmp_path / "events.duckdb") == (5, Decimal("2.5"))  # (0+1+2+3+4)/4
