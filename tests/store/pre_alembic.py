@@ -27,7 +27,7 @@ RETIRED_TABLES = ("usage_events", "usage_shapes", "usage_rollup", "usage_rollup_
 
 def store_at(url: str, revision: str) -> tuple[Store, str]:
     """(store, lineage): a store as the release whose newest revision was `revision` left it after
-    `init`: the revisions up to it, the log rows release's migrate wrote, its state row."""
+    `init`: the revisions up to it, the log rows that release's migrate wrote, its state row."""
     version = int(revision[1:])
     lineage = str(uuid.uuid4())
     store = Store(url)

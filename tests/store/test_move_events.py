@@ -186,6 +186,14 @@ def test_init_of_a_postgresql_store_holding_events_without_an_events_db_says_how
     assert _count_and_hours(tmp_path / "events.duckdb") == (40, Decimal("28.75"))
 
 
+def test_init_of_a_postgresql_store_without_events_needs_no_events_db(postgres_url, tmp_path):
+    # Nothing to move, nothing to lose: the empty old tables are dropped. Mutation caught: asking
+    # for --events-db (or refusing) whatever the table holds.
+    store = _old_store(postgres_url, [])
+    run_cli("--store", postgres_url, "init", cwd=tmp_path, env=NO_EVENTS_DB_ENV, check=True)
+    assert _schema_and_tables(store) == (7, set(), None)
+
+
 KILLED_AFTER_THE_MOVE = """
 import os, signal, sys
 from billing_reconciler.store import migrations
