@@ -22,7 +22,7 @@ from billing_reconciler.store import Store, migrations, tables
 from billing_reconciler.store.store import NotInitialized, StoreError
 from billing_reconciler.store.version import BASELINE, HEAD, LATEST_VERSION, REVISIONS, Schema, read_schema
 
-from .pre_alembic import make_pre_alembic
+from .pre_alembic import AFTER_BASELINE_COLUMNS, AFTER_BASELINE_TABLES, RETIRED_TABLES, make_pre_alembic, store_at
 from .test_upgrade_v4 import FIXTURE, write_v4_store
 
 
@@ -77,18 +77,26 @@ def test_a_new_store_reaches_the_head_and_autogenerate_finds_nothing_to_do(store
     store.close()
 
 
-def test_the_baseline_differs_from_tables_py_by_exactly_what_v5_and_v6_add(store_url):
+def test_the_baseline_differs_from_tables_py_by_exactly_what_v5_to_v7_change(store_url):
     store = Store(store_url)
     with store.engine.begin() as conn:
         command.upgrade(migrations.alembic_config(conn), BASELINE)
     with store.engine.connect() as conn:
         assert read_schema(conn) == Schema((BASELINE,), 0)
-        assert names(differences(conn)) == {
-            ("add_table", "emulator_objects"), ("add_index", "ix_emulator_objects_type"),
-            ("add_table", "emulator_state"), ("add_column", "objects.refreshed_revision"),
-            ("add_table", "applies"), ("add_column", "edits.op_index"), ("add_column", "objects.protected"),
-            ("add_column", "state.digest_key"),
-            ("add_column", "objects.moved_from"), ("add_column", "objects.ignore_changes")}
+        found = names(differences(conn))
+    assert found == {
+        ("add_table", "emulator_objects"), ("add_index", "ix_emulator_objects_type"),
+        ("add_table", "emulator_state"), ("add_column", "objects.refreshed_revision"),
+        ("add_table", "applies"), ("add_column", "edits.op_index"), ("add_column", "objects.protected"),
+        ("add_column", "state.digest_key"),
+        ("add_column", "objects.moved_from"), ("add_column", "objects.ignore_changes"),
+        # v7: the usage tables are gone from tables.py (events live in DuckDB)
+        ("remove_table", "usage_events"), ("remove_table", "usage_shapes"), ("remove_table", "usage_rollup"),
+        ("remove_table", "usage_rollup_state")}
+    # pre_alembic's lists say the same (with the index that comes with a v5 table).
+    assert found == ({("add_table", t) for t in AFTER_BASELINE_TABLES} | {("add_index", "ix_emulator_objects_type")}
+                     | {("add_column", f"{t}.{c}") for t, c in AFTER_BASELINE_COLUMNS}
+                     | {("remove_table", t) for t in RETIRED_TABLES})
     store.close()
 
 
@@ -117,17 +125,16 @@ def test_a_v4_store_is_stamped_at_the_baseline_then_upgraded_and_matches_tables_
     write_v4_store(store_url)
     store = Store(store_url)
     with store.transaction() as conn:
-        assert migrations.migrate(conn) == ["v5", "v6"]
+        assert migrations.migrate(conn) == ["v5", "v6", "v7"]
     assert revision_rows(store) == [HEAD]
-    assert legacy_log(store) == [1, 2, 3, 4, 5, 6]
+    assert legacy_log(store) == [1, 2, 3, 4, 5, 6, 7]
     with store.engine.connect() as conn:
         assert differences(conn) == []
     store.close()
 
 
 def test_a_v1_store_runs_the_old_steps_then_the_revisions_and_matches_tables_py(store_url):
-    store = Store(store_url)
-    store.init()
+    store, _ = store_at(store_url, BASELINE)
     make_pre_alembic(store, 1)
     with store.transaction() as conn:  # what v2 to v4 added
         conn.execute(text("DROP INDEX ix_edits_serial_address"))
@@ -136,9 +143,9 @@ def test_a_v1_store_runs_the_old_steps_then_the_revisions_and_matches_tables_py(
             conn.execute(text(f"DROP TABLE {table}"))
         conn.execute(text("CREATE INDEX ix_usage_events_customer_ref ON usage_events (customer_ref)"))
     with store.transaction() as conn:
-        assert migrations.migrate(conn) == ["v2", "v3", "v4", "v5", "v6"]
+        assert migrations.migrate(conn) == ["v2", "v3", "v4", "v5", "v6", "v7"]
     assert revision_rows(store) == [HEAD]
-    assert legacy_log(store) == [1, 2, 3, 4, 5, 6]
+    assert legacy_log(store) == [1, 2, 3, 4, 5, 6, 7]
     with store.engine.connect() as conn:
         # Types, columns and indexes; not server defaults: old step v3 gave ts_epoch `DEFAULT 0`.
         assert differences(conn) == []

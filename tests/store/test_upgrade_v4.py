@@ -14,27 +14,25 @@ import shutil
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from billing_reconciler.service import billing_state, current_state, plan_from_tree
-from billing_reconciler.store import Store
-from billing_reconciler.store import tables  # noqa: F401 - registers the tables
+from billing_reconciler.store import Store, migrations
 from billing_reconciler.store.store import NotInitialized, StoreError
-from billing_reconciler.store.version import LATEST_VERSION
-
-from .pre_alembic import drop_after_baseline
+from billing_reconciler.store.version import BASELINE, LATEST_VERSION
 
 FIXTURE = Path(__file__).parent / "fixtures" / "v4"
 
 
 def write_v4_store(url: str) -> dict:
-    """The v4 schema (today's tables without what v5 added) holding the v4 release's rows."""
+    """The v4 schema (the baseline revision: test_alembic checks it is the v4 release's, statement
+    for statement) holding the v4 release's rows, without Alembic's version table."""
     rows = json.loads((FIXTURE / "store.json").read_text())
     store = Store(url)
     with store.engine.begin() as conn:
-        SQLModel.metadata.create_all(conn)
-        drop_after_baseline(conn)
+        command.upgrade(migrations.alembic_config(conn), BASELINE)
+        conn.execute(text("DROP TABLE alembic_version"))
         for table, data in rows.items():
             columns = data["columns"]
             if table == "state":

@@ -48,11 +48,17 @@ def non_interactive(settings: Settings) -> bool:
 @pass_settings
 def init_command(settings: Settings, fmt: str) -> None:
     """Create the store (or upgrade its schema) and a starter manifests/ directory if absent."""
+    from ..events.move import mover
     from ..store.urls import display
+    from .rating_commands import report_moved
 
     store = open_store(settings, create=True)
     ignore_working_files()
-    lineage, created = store.init()
+    # An older store's events go into the events file first, then the upgrade drops their table.
+    moved: list = []
+    lineage, created = store.init(move_events=mover(settings.store, settings.events_db,
+                                                    memory_limit=settings.events_memory, moved=moved))
+    report_moved(moved)
     _open_events_file(settings)
     manifests = Path(settings.manifests_dir)
     made_manifests = not manifests.exists()
@@ -71,8 +77,8 @@ def init_command(settings: Settings, fmt: str) -> None:
 
 
 def _open_events_file(settings: Settings) -> None:
-    """Create the events file (moving an older store's events into it) where its path is known:
-    a PostgreSQL store without --events-db gets its file named at the first ingest."""
+    """Create the events file where its path is known: a PostgreSQL store without --events-db gets
+    its file named at the first ingest. (A store upgraded just now had its events moved already.)"""
     from ..events.billing import open_events
     from ..events.engine import EventsError, events_path
 

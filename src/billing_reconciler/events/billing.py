@@ -29,9 +29,10 @@ def open_events(store_url: str, events_db: str | os.PathLike[str] | None = None,
                 memory_limit: str | None = None, moved: list[IngestResult] | None = None):
     """The events file of this store, open for the duration of the block.
 
-    Writers (`init`, `ingest`) move an older store's `usage_events` into the file first (once:
-    `events.move`); readers (`invoices`) of a file that has not been moved yet do the same,
-    opening it for writing for that first time. `moved` receives the move's result, if one ran.
+    On a store not upgraded to v7 yet, writers (`ingest`) move its old `usage_events` into the
+    file first (once: `events.move`); readers (`invoices`) of a file that has not been moved yet do
+    the same, opening it for writing for that first time. (`init` moves them itself, before the
+    upgrade that drops the table.) `moved` receives the move's result, if one ran.
     """
     from ..store import NotInitialized
     from ..store.access import open_existing

@@ -29,9 +29,10 @@ SCRIPTS = resources.files(__package__) / "alembic"
 
 
 def alembic_config(conn: Connection, *, on_version_apply: Callable[..., None] | None = None,
-                   autogenerate: bool = False) -> Config:
+                   autogenerate: bool = False, events_moved: bool = False) -> Config:
     """Alembic's configuration for the store, running in `conn` (and its transaction).
-    `autogenerate`: compare with the tables declared in tables.py (imports the ORM layer)."""
+    `autogenerate`: compare with the tables declared in tables.py (imports the ORM layer).
+    `events_moved`: the rows of the store's `usage_events` are in the events file (revision v7)."""
     from alembic.config import Config
 
     config = Config()
@@ -39,6 +40,7 @@ def alembic_config(conn: Connection, *, on_version_apply: Callable[..., None] | 
     config.set_main_option("path_separator", "os")
     config.attributes["connection"] = conn
     config.attributes["on_version_apply"] = on_version_apply
+    config.attributes["events_moved"] = events_moved
     if autogenerate:
         from . import tables
 
@@ -46,9 +48,13 @@ def alembic_config(conn: Connection, *, on_version_apply: Callable[..., None] | 
     return config
 
 
-def migrate(conn: Connection) -> list[str]:
+def migrate(conn: Connection, *, events_moved: bool = False) -> list[str]:
     """Bring the store to the newest schema; returns what ran (`v2`..`v4`: steps from before
-    Alembic; `v4`, `v5`, ...: revisions), [] when it was there already."""
+    Alembic; `v4`, `v5`, ...: revisions), [] when it was there already.
+
+    `events_moved`: the caller has moved every row of the store's `usage_events` into the events
+    file, in this transaction (`events.move.move_before_upgrade`); without it revision v7 refuses
+    to drop a table that holds events (StoreError, nothing changed)."""
     schema = read_schema(conn)
     refusal = schema.refusal()
     if refusal:
@@ -74,7 +80,7 @@ def migrate(conn: Connection) -> list[str]:
         if not step.is_stamp and step.is_upgrade:
             applied.append(step.up_revision_id)
 
-    command.upgrade(alembic_config(conn, on_version_apply=record), HEAD)
+    command.upgrade(alembic_config(conn, on_version_apply=record, events_moved=events_moved), HEAD)
     _log_for_older_releases(conn)
     return applied
 
@@ -119,26 +125,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _v4_usage_rollup(conn: Connection) -> None:
-    # Rating reads usage pre-aggregated at ingest (events.rollup); stores from before get the
-    # tables and have their events rolled up now. The customer_ref index goes: nothing reads
-    # events by customer any more, and it cost ingest a third of its insert time.
+    # Rating read usage pre-aggregated at ingest; stores from before got the rollup tables (and
+    # had their events rolled up: the rollup is retired, so nothing is rolled up now and revision
+    # v7 drops the tables again). The customer_ref index goes: nothing reads events by customer,
+    # and it cost ingest a third of its insert time.
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
 
-    from ..events import rollup
     from .alembic.versions import v4_baseline
 
     if not inspect(conn).has_table("usage_rollup"):
         with Operations.context(MigrationContext.configure(conn)):
             v4_baseline.create_usage_rollup_tables()  # the tables as the baseline has them
     conn.execute(text("DROP INDEX IF EXISTS ix_usage_events_customer_ref"))
-    dbapi = conn.connection.driver_connection
-    pg = conn.dialect.name == "postgresql"
-    state = rollup.read_state(dbapi, pg)
-    top = rollup.max_event_id(dbapi)
-    if top > state.max_event_id:
-        rollup.roll_up_stored(dbapi, pg, state.catalog, state.max_event_id, top)
-    rollup.save_state(dbapi, pg, top, state.catalog.excluded)
 
 
 LEGACY_STEPS: list[tuple[int, str, Callable[[Connection], None]]] = [

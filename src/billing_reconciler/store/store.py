@@ -233,12 +233,20 @@ class Store:
 
     # --- setup ---------------------------------------------------------------------------
 
-    def init(self) -> tuple[str, bool]:
-        """Create or upgrade the tables and the lineage. Returns (lineage, created)."""
+    def init(self, *, move_events: Callable[[Connection], bool] | None = None) -> tuple[str, bool]:
+        """Create or upgrade the tables and the lineage. Returns (lineage, created).
+
+        `move_events(conn)`, for a store at an older schema only: runs first, in the same
+        transaction under the store lock, and returns True once every row of the store's old
+        `usage_events` is in the events file (`events.move.move_before_upgrade`), so that the
+        revision dropping the table may drop them; raising leaves the store as it was."""
         from .migrations import migrate
+        from .version import read_schema
 
         with self.transaction(lock_timeout=30, holder="init") as conn:
-            migrate(conn)
+            schema = read_schema(conn)
+            moved = bool(move_events(conn)) if move_events and schema.known and not schema.current else False
+            migrate(conn, events_moved=moved)
             row = conn.execute(text("SELECT lineage FROM state WHERE id = 1")).first()
             if row is not None:  # a store from before digest keys gets one now
                 conn.execute(text("UPDATE state SET digest_key = :k WHERE id = 1 AND digest_key IS NULL"),

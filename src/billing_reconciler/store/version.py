@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 
-LATEST_VERSION = 6
+LATEST_VERSION = 7
 # The schema of the last release before Alembic: the first revision creates it.
 BASELINE_VERSION = 4
 
@@ -39,7 +39,7 @@ _REVISION_ID = re.compile(r"v(\d+)")
 # alembic_version says HEAD but lacks one of them is damaged, not new or current.
 TABLES_AT_HEAD = frozenset({
     "alembic_version", "schema_migrations", "state", "objects", "sub_items", "edits", "applies", "emulator_objects",
-    "emulator_state", "invoices", "usage_events", "usage_shapes", "usage_rollup", "usage_rollup_state",
+    "emulator_state", "invoices",
 })
 
 

@@ -11,7 +11,7 @@ operations, autogenerate against a store at the current head:
 
     from alembic import command
     config = migrations.alembic_config(conn, autogenerate=True)  # conn: a store at head
-    command.revision(config, "what changed", autogenerate=True, rev_id="v6")
+    command.revision(config, "what changed", autogenerate=True, rev_id="v8")
 
 then read and edit what it wrote (data moves are yours to add). tests/store/test_alembic.py checks
 that the revisions build exactly what tables.py declares.
