@@ -7,6 +7,8 @@ the groups do. The window of an event is a balanced CASE tree over the engine's 
 (log2(cuts) comparisons of an integer). Semantics are those of `rating.metrics` (the reference
 `aggregate_events`, which the tests compare this with):
 
+- a property the events file keeps in columns (`events.columns`: those the store's metrics read) is
+  read from them, any other from the JSON, with the same meaning;
 - sums and maxima read JSON numbers only, cast to DECIMAL(38, 12): exact, because ingest refuses a
   number outside what that type and DuckDB's JSON reader hold exactly (`parse.exactness_problem`);
 - group values and UNIQUE values are text; a number groups by its decimal value (DuckDB writes the

@@ -13,7 +13,9 @@ directory" below), what a team shares and Spark reads in place.
 
 Table `usage_events`: typed columns plus the properties as JSON. `timestamp` is TIMESTAMPTZ (UTC
 instants); `customer_ref` is what the event sent (an ingest alias, a customer key or a remote id),
-resolved when rating so an alias added later attributes earlier usage.
+resolved when rating so an alias added later attributes earlier usage. The properties the store's
+billable metrics read also get typed columns of their own (`events.columns`), which rating reads
+instead of parsing the JSON.
 """
 
 from __future__ import annotations
