@@ -204,11 +204,41 @@ def test_spark_reads_a_parquet_events_directory_in_place(spark, tmp_path, monkey
     close(con)
 
 
-def test_a_cluster_master_cannot_read_this_machines_events_file(tmp_path):
+def test_a_cluster_master_cannot_read_this_machines_events_file(tmp_path, monkeypatch):
+    import socket
+
     from billing_reconciler.events.spark import SparkUnavailable
 
+    monkeypatch.delenv("BILLING_RECONCILER_SPARK_STAGING", raising=False)
     con = connect(tmp_path / "events.duckdb")
-    with pytest.raises(SparkUnavailable, match="Parquet events directory"):
-        aggregate_on_spark(con, QUERIES, [START, START + timedelta(days=1)], "spark://127.0.0.1:7077")
+    with socket.create_server(("127.0.0.1", 0)) as listening:  # a "master" that answers the probe
+        url = f"spark://127.0.0.1:{listening.getsockname()[1]}"
+        with pytest.raises(SparkUnavailable, match="Parquet events directory.*BILLING_RECONCILER_SPARK_STAGING"):
+            aggregate_on_spark(con, QUERIES, [START, START + timedelta(days=1)], url)
+        monkeypatch.setenv("BILLING_RECONCILER_SPARK_STAGING", str(tmp_path / "missing"))
+        with pytest.raises(SparkUnavailable, match="missing is not a directory"):
+            aggregate_on_spark(con, QUERIES, [START, START + timedelta(days=1)], url)
 
 
+
+def test_plan_usage_impact_on_spark_local_equals_duckdb(spark, example_tree):
+    # `plan --usage --engine spark` in local mode (the shared session): the what-if of the export
+    # discount rated over the same file on both engines, one aggregation pass each. The figures are
+    # test_spark_cluster.WIDGETS_IMPACT's, derived there by hand (before 1,100,090, after 1,100,045 cents).
+    from billing_reconciler.manifests import load_manifests
+    from billing_reconciler.plan.impact import invoice_impact, read_usage
+    from billing_reconciler.service import revision_states
+    from tests.conftest import EXPORT_DISCOUNT, WIDGETS_EVENTS
+
+    from .test_spark_cluster import WIDGETS_IMPACT
+
+    base = load_manifests(example_tree / "manifests").manifests
+    contract = example_tree / "manifests" / "customers" / "widgetsexpress.yaml"
+    contract.write_text(contract.read_text().replace("  commits:\n", EXPORT_DISCOUNT, 1))
+    before, after = revision_states(base, load_manifests(example_tree / "manifests").manifests)
+    usage = example_tree / "usage.jsonl"
+    usage.write_text(WIDGETS_EVENTS)
+    on_duckdb = invoice_impact(before, after, usage, read_usage(usage))
+    on_spark = invoice_impact(before, after, usage, read_usage(usage), engine="spark")
+    assert on_spark == on_duckdb
+    assert on_spark["customers"] == WIDGETS_IMPACT and on_spark["until"] == "2024-12-01T00:00:00Z"

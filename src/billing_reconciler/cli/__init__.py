@@ -154,7 +154,7 @@ def _first_line(exc: BaseException) -> str:
                    "(token from METRONOME_BEARER_TOKEN, endpoint from METRONOME_BASE_URL). "
                    "Env: BILLING_RECONCILER_BACKEND.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), envvar="BILLING_RECONCILER_ENGINE", default="duckdb",
-              show_default=True, help="What runs the rating aggregation of `invoices`: DuckDB here, or Apache Spark "
+              show_default=True, help="What runs the rating aggregation of `invoices` and `plan --usage`: DuckDB here, or Apache Spark "
                                       "(needs the [spark] extra and Java 17). Env: BILLING_RECONCILER_ENGINE.")
 @click.option("--spark-url", envvar="BILLING_RECONCILER_SPARK_URL", default=None, metavar="URL",
               help="With --engine spark: a cluster master (spark://host:7077, yarn, k8s://...) or a Spark Connect "
@@ -166,6 +166,10 @@ def _first_line(exc: BaseException) -> str:
 def main(ctx: click.Context, store: str | None, manifests_dir: str, events_db: str | None, events_memory: str | None,
          backend_name: str, engine: str, spark_url: str | None, no_cache: bool, no_color: bool) -> None:
     """Billing configuration as code: manifests in git, reviewed plans, safe applies."""
+    if engine == "spark" and spark_url:  # a malformed URL is one line before anything starts
+        from ..events.spark import check_url
+
+        check_url(spark_url)
     ctx.obj = Settings(store_url=store, manifests_dir=manifests_dir, use_cache=not no_cache, no_color=no_color,
                        events_db=events_db, events_memory=events_memory, backend_name=backend_name, engine=engine,
                        spark_url=spark_url)

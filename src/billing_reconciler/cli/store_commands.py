@@ -283,7 +283,8 @@ def _with_invoice_impact(settings: Settings, store, plan, usage_file: str):
              "transaction; a remote API cannot do that. Plan with --backend embedded, or without --usage.")
     try:
         events = read_usage(usage_file, memory_limit=settings.events_memory)
-        impact = invoice_impact(billing_state(store), plan_state(store, plan), usage_file, events)
+        impact = invoice_impact(billing_state(store), plan_state(store, plan), usage_file, events,
+                                engine=settings.engine, spark_url=settings.spark_url)
     except UsageFileError as exc:
         fail(str(exc))
     return dc_replace(plan, extras={**plan.extras, "invoice_impact": impact})

@@ -84,9 +84,10 @@ def _with_ref_invoice_impact(settings: Settings, ref: str, plan, usage_file: str
     base = load_manifests_at(ref, settings.manifests_dir)
     manifests = load_manifests(settings.manifests_dir, cache=settings.manifest_cache()).manifests
     try:
-        events = read_usage(usage_file)
+        events = read_usage(usage_file, memory_limit=settings.events_memory)
         before, after = revision_states(base.manifests, manifests)
-        impact = invoice_impact(before, after, usage_file, events)
+        impact = invoice_impact(before, after, usage_file, events, engine=settings.engine,
+                                spark_url=settings.spark_url)
     except UsageFileError as exc:
         fail(str(exc))
         raise

@@ -61,8 +61,10 @@ def read_usage(events_path: str | Path, *, memory_limit: str | None = None) -> U
 
 
 def invoice_impact(before_state: BillingState, after_state: BillingState, events_path: str | Path,
-                   events: UsageFile | None = None) -> dict[str, Any]:
-    """Both states rated over the same events in one aggregation pass; closes `events`.
+                   events: UsageFile | None = None, *, engine: str = "duckdb",
+                   spark_url: str | None = None) -> dict[str, Any]:
+    """Both states rated over the same events in one aggregation pass, run by `engine` ("duckdb", or
+    "spark" on `spark_url`: `events.billing.rate_store`); closes `events`.
 
     A customer is listed when anything a reviewer reads differs between the states: the invoices'
     total, their subtotal (the charges before any commit or credit paid), the drawdown (what
@@ -76,7 +78,8 @@ def invoice_impact(before_state: BillingState, after_state: BillingState, events
         if not usage.events:
             return {"usage": str(path), "events": 0, "until": None, "customers": []}
         until = rating_window_end(usage.last)
-        rated_before, rated_after = rate_store(usage.con, [before_state, after_state], until)
+        rated_before, rated_after = rate_store(usage.con, [before_state, after_state], until, engine=engine,
+                                               spark_url=spark_url)
     finally:
         usage.close()
     before = customer_figures(rated_before, before_state, until)
