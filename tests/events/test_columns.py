@@ -72,3 +72,15 @@ def test_a_json_lines_file_fills_the_columns_in_the_same_read_and_its_first_repe
     assert con.execute("SELECT count(*), sum(p2_n), string_agg(p1_s, ',' ORDER BY p1_s), "
                        "sum(CAST(properties ->> 'hours' AS DECIMAL(38, 12))) FROM usage_events").fetchone() == \
         (2, 2.25, "EU,US", 2.25)
+
+
+def test_duckdb_never_draws_its_own_progress_bar_into_our_output(tmp_path, capfd):
+    # A back-fill over millions of events runs for seconds, and DuckDB draws its progress bar on the
+    # terminal after 2 s. Here it is asked to draw at once: nothing may appear. Mutation caught:
+    # `events.engine.session` no longer turning the printing off.
+    con = connect(tmp_path / "events.duckdb")
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET progress_bar_time = 0")
+    con.execute("SELECT count(*) FROM range(200000000) t(x) WHERE x % 7 = 3").fetchall()
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")

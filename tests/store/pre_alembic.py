@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from alembic import command
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
@@ -61,20 +60,8 @@ def take_back_to_v6(store: Store) -> None:
     """Today's store (v7, its rows kept) as release v6 would hold them: the usage tables back as the
     baseline made them (empty), `alembic_version` at v6, the log ending at 6."""
     with store.transaction() as conn:
-        with Operations.context(MigrationContext.configure(conn)) as op:
-            op.create_table(  # as v4_baseline.upgrade creates it
-                "usage_events",
-                sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True,
-                          nullable=False),
-                sa.Column("transaction_id", sa.String(), nullable=False),
-                sa.Column("customer_ref", sa.String(), nullable=False),
-                sa.Column("event_type", sa.String(), nullable=False),
-                sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
-                sa.Column("ts_epoch", sa.BigInteger(), nullable=False),
-                sa.Column("properties", sa.Text(), nullable=False),
-                sa.PrimaryKeyConstraint("id"),
-                sa.UniqueConstraint("transaction_id"),
-            )
+        with Operations.context(MigrationContext.configure(conn)):
+            v4_baseline.create_usage_events_table()
             v4_baseline.create_usage_rollup_tables()
         conn.execute(text("UPDATE alembic_version SET version_num = 'v6'"))
         conn.execute(text("DELETE FROM schema_migrations WHERE version > 6"))

@@ -140,10 +140,10 @@ def events_in_file(path: str | os.PathLike[str], fmt: str, *, memory_limit: str 
 
 
 def _memory(memory_limit: str | None) -> duckdb.DuckDBPyConnection:
-    from .engine import DEFAULT_MEMORY, SCHEMA
+    from .engine import DEFAULT_MEMORY, SCHEMA, session
 
     con = duckdb.connect(":memory:", config={"memory_limit": memory_limit or os.environ.get(
         "BILLING_RECONCILER_EVENTS_MEMORY") or DEFAULT_MEMORY})
-    con.execute("SET TimeZone = 'UTC'")
+    session(con)
     con.execute(SCHEMA)
     return con

@@ -107,10 +107,17 @@ def connect(path: str | os.PathLike[str], *, read_only: bool = False,
             raise EventsError(f"cannot open the events database {path}: {exc}") from None
         except duckdb.Error as exc:  # e.g. memory_limit text DuckDB cannot read
             raise EventsError(f"cannot open the events database {path}: {exc}") from None
-    con.execute("SET TimeZone = 'UTC'")
+    session(con)
     if not read_only or not path.exists():
         con.execute(SCHEMA)
     return con
+
+
+def session(con: duckdb.DuckDBPyConnection) -> None:
+    """Every events connection: UTC, and DuckDB never prints its own progress bar (a long back-fill or
+    aggregation would draw it into our output; `ingest` shows its own from `query_progress`)."""
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar_print = false")
 
 
 def _lock_holder(message: str) -> str:
@@ -177,7 +184,7 @@ def _connect_dir(path: Path, read_only: bool, limit: str) -> duckdb.DuckDBPyConn
         con = duckdb.connect(":memory:", config={"memory_limit": limit})
     except duckdb.Error as exc:
         raise EventsError(f"cannot open the events directory {path}: {exc}") from None
-    con.execute("SET TimeZone = 'UTC'")
+    session(con)
     if path is None:  # nothing ingested yet
         con.execute(SCHEMA)
         return con

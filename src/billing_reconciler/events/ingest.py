@@ -187,7 +187,6 @@ def _with_progress(con: duckdb.DuckDBPyConnection, progress: Callable[[float], N
         con.execute(sql, params)
         return
     con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")
     done = threading.Event()
 
     def poll() -> None:

@@ -79,18 +79,7 @@ def upgrade() -> None:
     op.create_index("ix_edits_serial", "edits", ["serial"], unique=False)
     op.create_index("ix_edits_address", "edits", ["address"], unique=False)
     op.create_index("ix_edits_serial_address", "edits", ["serial", "address"], unique=False)
-    op.create_table(
-        "usage_events",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
-        sa.Column("transaction_id", sa.String(), nullable=False),
-        sa.Column("customer_ref", sa.String(), nullable=False),
-        sa.Column("event_type", sa.String(), nullable=False),
-        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("ts_epoch", sa.BigInteger(), nullable=False),
-        sa.Column("properties", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("transaction_id"),
-    )
+    create_usage_events_table()
     create_usage_rollup_tables()
     op.create_table(
         "invoices",
@@ -106,6 +95,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_invoices_customer", "invoices", ["customer"], unique=False)
+
+
+def create_usage_events_table() -> None:
+    """The usage events table (schema v4 to v6; v7 drops it): also what tests rebuild a v6 store with."""
+    op.create_table(
+        "usage_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("transaction_id", sa.String(), nullable=False),
+        sa.Column("customer_ref", sa.String(), nullable=False),
+        sa.Column("event_type", sa.String(), nullable=False),
+        sa.Column("timestamp", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ts_epoch", sa.BigInteger(), nullable=False),
+        sa.Column("properties", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("transaction_id"),
+    )
 
 
 def create_usage_rollup_tables() -> None:
