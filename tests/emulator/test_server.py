@@ -348,3 +348,27 @@ def test_the_official_sdk_client_reads_and_writes(served):
     wrong = metronome.Metronome(bearer_token=served.token + "x", base_url=served.base_url, max_retries=0)
     with pytest.raises(metronome.AuthenticationError):
         wrong.v1.customers.list().data
+
+
+def test_a_transition_ends_the_old_contract_at_the_new_start_unless_it_ends_earlier(client):
+    # Catches: the old contract's later end left in place (the comparison flipped), or an earlier
+    # end moved out to the successor's start (the condition dropped). Sent directly, without the
+    # planner's own end-date edit, so only the emulator's rule is measured.
+    customer = _post(client, "/v1/customers", {"name": "Renewing"})["data"]["id"]
+
+    def contract(start: str, end: str | None = None, **extra) -> str:
+        body = {"customer_id": customer, "starting_at": start, **extra}
+        if end:
+            body["ending_before"] = end
+        return _post(client, "/v1/contracts/create", body)["data"]["id"]
+
+    def ends(contract_id: str):
+        got = _json(client.post("/v2/contracts/get", json={"customer_id": customer, "contract_id": contract_id}))
+        return got["data"].get("ending_before")
+
+    late = contract("2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+    contract("2025-07-01T00:00:00Z", transition={"from_contract_id": late, "type": "RENEWAL"})
+    assert ends(late) == "2025-07-01T00:00:00Z"  # 2026-01-01 is later than the successor's start
+    early = contract("2025-01-01T00:00:00Z", "2025-03-01T00:00:00Z")
+    contract("2025-07-01T00:00:00Z", transition={"from_contract_id": early, "type": "SUPERSEDE"})
+    assert ends(early) == "2025-03-01T00:00:00Z"  # it ended before the successor started: kept

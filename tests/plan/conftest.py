@@ -1,1 +1,1 @@
-from .support import account, store, store_url  # noqa: F401 - fixtures
+from .support import account, sqlite_store, store, store_url  # noqa: F401 - fixtures

@@ -256,5 +256,14 @@ def store(store_url: str):
 
 
 @pytest.fixture
+def sqlite_store(tmp_path: Path):
+    """A SQLite store only (tests that need no PostgreSQL run)."""
+    s = Store(f"sqlite:///{tmp_path}/store/state.db")
+    s.init()
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def account(tmp_path: Path) -> Account:
     return Account(tmp_path, small_account(2))

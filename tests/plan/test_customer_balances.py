@@ -4,9 +4,7 @@ requests, sent after the contracts they name, read back, and the plan after appl
 
 from __future__ import annotations
 
-import pytest
 
-from billing_reconciler.store.store import Store
 
 from .support import START, YEAR_END, Account, apply, converge, make_plan, only, small_account
 
@@ -16,14 +14,6 @@ SHARED = {"key": "shared-2024", "type": "PREPAID", "product": "prepaid-commit", 
           "invoice_schedule": {"schedule_items": [{"amount": 50000, "timestamp": START}]}}
 GOODWILL = {"key": "goodwill", "product": "prepaid-commit", "priority": 2, "name": "Goodwill credit",
             "access_schedule": {"schedule_items": [{"amount": 2500, "starting_at": START, "ending_before": YEAR_END}]}}
-
-
-@pytest.fixture
-def sqlite_store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path}/store/state.db")
-    s.init()
-    yield s
-    s.close()
 
 
 def test_customer_commits_and_credits_are_created_after_the_contracts_they_name(sqlite_store, tmp_path):

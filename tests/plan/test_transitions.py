@@ -4,21 +4,12 @@ start (shown in the plan, done by the backend), and the plan after apply is empt
 
 from __future__ import annotations
 
-import pytest
 
 from billing_reconciler.store.store import Store
 
 from .support import Account, apply, contract, converge, make_plan, only, small_account
 
 T = "2025-02-01T00:00:00Z"
-
-
-@pytest.fixture
-def sqlite_store(tmp_path):
-    s = Store(f"sqlite:///{tmp_path}/store/state.db")
-    s.init()
-    yield s
-    s.close()
 
 
 def _successor(name: str, of: str, old: str, type_: str) -> dict:

@@ -13,9 +13,9 @@ from billing_reconciler.emulator.refusals import RequestRefused
 from billing_reconciler.money import USD_CREDIT_TYPE_ID, USD_CREDIT_TYPE_NAME
 from billing_reconciler.rating import BillingState, invoices_json
 from billing_reconciler.service import add_credit_type, billing_state
-from billing_reconciler.store.store import Store
 
 from ..plan.support import START, Account, apply, converge, make_plan, only, small_account
+from ..plan.support import sqlite_store  # noqa: F401 - fixture
 from .helpers import D, ev, example_specs, invoices, summary
 
 SEATS = "seat credits"
@@ -121,14 +121,6 @@ def test_invoices_text_shows_a_custom_credit_type_in_its_own_units():
 
 
 # --- plan and apply -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sqlite_store(tmp_path: Path):
-    store = Store(f"sqlite:///{tmp_path}/state.db")
-    store.init()
-    yield store
-    store.close()
 
 
 def _account_in_seat_credits(tmp_path: Path) -> Account:

@@ -62,22 +62,26 @@ def widgetsexpress_state():
     return state({"widgetsexpress-2024": contract}, history=history)
 
 
+# The widgetsexpress quarter (test_widgetsexpress_first_quarter; tests/spark rates it too).
+WIDGETSEXPRESS_Q1_EVENTS = [
+    # November: 1200 US compute hours (cloud), 100 EU hours (filtered out), 10 GB US export.
+    ev("widgets-express-prod", "compute", "2024-11-05T00:00:00Z", region="US", hours=700),
+    ev("team@widgetsexpress.com", "compute", "2024-11-20T00:00:00Z", region="US", hours=500),
+    ev("widgetsexpress", "compute", "2024-11-21T00:00:00Z", region="EU", hours=100),
+    ev("widgets-express-prod", "data_export", "2024-11-22T00:00:00Z", region="US", gb=10),
+    # December: 500 US hours; 300 EU hours still filtered out.
+    ev("widgets-express-prod", "compute", "2024-12-03T00:00:00Z", region="US", hours=500),
+    ev("widgets-express-prod", "compute", "2024-12-04T00:00:00Z", region="EU", hours=300),
+    # January: US+EU from 2025-01-01: 100 US + 200 EU hours.
+    ev("widgets-express-prod", "compute", "2025-01-08T00:00:00Z", region="US", hours=100),
+    ev("widgets-express-prod", "compute", "2025-01-09T00:00:00Z", region="EU", hours=200),
+    # APAC is never routed to this contract.
+    ev("widgets-express-prod", "compute", "2025-01-10T00:00:00Z", region="APAC", hours=999),
+]
+
+
 def test_widgetsexpress_first_quarter():
-    events = [
-        # November: 1200 US compute hours (cloud), 100 EU hours (filtered out), 10 GB US export.
-        ev("widgets-express-prod", "compute", "2024-11-05T00:00:00Z", region="US", hours=700),
-        ev("team@widgetsexpress.com", "compute", "2024-11-20T00:00:00Z", region="US", hours=500),
-        ev("widgetsexpress", "compute", "2024-11-21T00:00:00Z", region="EU", hours=100),
-        ev("widgets-express-prod", "data_export", "2024-11-22T00:00:00Z", region="US", gb=10),
-        # December: 500 US hours; 300 EU hours still filtered out.
-        ev("widgets-express-prod", "compute", "2024-12-03T00:00:00Z", region="US", hours=500),
-        ev("widgets-express-prod", "compute", "2024-12-04T00:00:00Z", region="EU", hours=300),
-        # January: US+EU from 2025-01-01: 100 US + 200 EU hours.
-        ev("widgets-express-prod", "compute", "2025-01-08T00:00:00Z", region="US", hours=100),
-        ev("widgets-express-prod", "compute", "2025-01-09T00:00:00Z", region="EU", hours=200),
-        # APAC is never routed to this contract.
-        ev("widgets-express-prod", "compute", "2025-01-10T00:00:00Z", region="APAC", hours=999),
-    ]
+    events = WIDGETSEXPRESS_Q1_EVENTS
     invs = invoices(widgetsexpress_state(), events, UNTIL_Q1, customers=["widgetsexpress"])
     # Nov 1 SCHEDULED: platform charge 100000 (quarterly, EACH) + prepaid commit 1000000 = 1100000.
     #   (Nov 1 is no usage period's end, so nothing consolidates.)
@@ -115,12 +119,15 @@ def tiered_state(overrides=None, prioritization=None):
     return state({"tiny-2025": contract}, {"tiny": {"name": "Tiny"}}, keep_examples=False)
 
 
+TINY_EVENTS = [ev("tiny", "compute", "2025-01-03T00:00:00Z", hours=600),
+               ev("tiny", "compute", "2025-01-04T00:00:00Z", hours=700),
+               ev("tiny", "compute", "2025-02-04T00:00:00Z", hours=50)]
+
+
 def test_tiered_rate_across_the_tier_boundary():
     # 600 + 700 = 1300 hours in January: the first 1000 at 10¢ = 10000, the next 300 at 8¢ = 2400;
     # total 12400. February starts again at tier 1: 50 × 10 = 500.
-    events = [ev("tiny", "compute", "2025-01-03T00:00:00Z", hours=600),
-              ev("tiny", "compute", "2025-01-04T00:00:00Z", hours=700),
-              ev("tiny", "compute", "2025-02-04T00:00:00Z", hours=50)]
+    events = TINY_EVENTS
     invs = invoices(tiered_state(), events, "2025-03-01T00:00:00Z")
     assert summary(invs) == [("tiny-2025", "USAGE", "2025-01-01", D(12400), D(12400)),
                              ("tiny-2025", "USAGE", "2025-02-01", D(500), D(500))]

@@ -23,6 +23,7 @@ from billing_reconciler.rating.metrics import PropertyFilter
 from billing_reconciler.rating.timegrid import ts
 from tests.rating.helpers import D, ev, example_specs, summary
 from tests.rating.test_duckdb_aggregation import QUERIES, START, _events
+from tests.rating.test_oracles import TINY_EVENTS, WIDGETSEXPRESS_Q1_EVENTS
 
 
 def test_spark_aggregation_equals_duckdb_and_the_reference(spark, tmp_path):
@@ -110,22 +111,10 @@ def _accounts():
 
 
 EVENTS = [
-    # widgetsexpress (test_widgetsexpress_first_quarter): US only until 2025, then US + EU.
-    ev("widgets-express-prod", "compute", "2024-11-05T00:00:00Z", region="US", hours=700),
-    ev("team@widgetsexpress.com", "compute", "2024-11-20T00:00:00Z", region="US", hours=500),
-    ev("widgetsexpress", "compute", "2024-11-21T00:00:00Z", region="EU", hours=100),
-    ev("widgets-express-prod", "data_export", "2024-11-22T00:00:00Z", region="US", gb=10),
-    ev("widgets-express-prod", "compute", "2024-12-03T00:00:00Z", region="US", hours=500),
-    ev("widgets-express-prod", "compute", "2024-12-04T00:00:00Z", region="EU", hours=300),
-    ev("widgets-express-prod", "compute", "2025-01-08T00:00:00Z", region="US", hours=100),
-    ev("widgets-express-prod", "compute", "2025-01-09T00:00:00Z", region="EU", hours=200),
-    ev("widgets-express-prod", "compute", "2025-01-10T00:00:00Z", region="APAC", hours=999),
+    *WIDGETSEXPRESS_Q1_EVENTS,  # US only until 2025, then US + EU
     # bestco (test_seed_000...): 1375 hours in January.
     ev("best-prod", "compute", "2025-01-10T00:00:00Z", hours=1375),
-    # tiny (test_tiered_rate_across_the_tier_boundary).
-    ev("tiny", "compute", "2025-01-03T00:00:00Z", hours=600),
-    ev("tiny", "compute", "2025-01-04T00:00:00Z", hours=700),
-    ev("tiny", "compute", "2025-02-04T00:00:00Z", hours=50),
+    *TINY_EVENTS,  # test_tiered_rate_across_the_tier_boundary
     # mixco, January: GPU peak 3 then 8 then 5; users ann, bob, ann, and a login without a user;
     # tokens 100 + 50 large, 400 small, 7 with no model.
     ev("mix-prod", "gpu", "2025-01-02T00:00:00Z", gpus=3),

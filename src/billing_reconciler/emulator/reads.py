@@ -83,8 +83,10 @@ def decode_cursor(cursor: str) -> str:
     return text[len("after:"):]
 
 
-def page(items: list[dict[str, Any]], query: Query) -> dict[str, Any]:
-    """One page of items (in id order) and the cursor of the next one (None: the last page)."""
+def page(items: list[dict[str, Any]], query: Query,
+         shape: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One page of items (in id order) and the cursor of the next one (None: the last page);
+    `shape` turns each item of the page (only those) into its API form."""
     limit = _limit(query)
     cursor = _one(query, "next_page")
     start = 0
@@ -93,7 +95,7 @@ def page(items: list[dict[str, Any]], query: Query) -> dict[str, Any]:
         start = bisect.bisect_right(items, after, key=lambda item: item["id"])
     chunk = items[start:start + limit]
     more = start + limit < len(items)
-    return {"data": chunk, "next_page": encode_cursor(chunk[-1]["id"]) if more and chunk else None}
+    return {"data": [shape(item) for item in chunk] if shape else chunk, "next_page": encode_cursor(chunk[-1]["id"]) if more and chunk else None}
 
 
 def _need(mirror: Mirror, type_: str, object_id: Any, field: str) -> dict[str, Any]:
@@ -119,9 +121,7 @@ def list_customers(mirror: Mirror, _p, query: Query, _b) -> dict[str, Any]:
              if _archived(c) == only_archived
              and (alias is None or alias in (c.get("ingest_aliases") or []))
              and (wanted is None or c["id"] in wanted)]
-    result = page(found, query)
-    result["data"] = [api_shapes.customer(c) for c in result["data"]]
-    return result
+    return page(found, query, api_shapes.customer)
 
 
 @read("GET", "/v1/customers/{customer_id}")
@@ -168,9 +168,7 @@ ARCHIVE_FILTERS = {"NOT_ARCHIVED": (False,), "ARCHIVED": (True,), "ALL": (False,
 @read("POST", "/v1/contract-pricing/products/list")
 def list_products(mirror: Mirror, _p, query: Query, body) -> dict[str, Any]:
     wanted = ARCHIVE_FILTERS[body.get("archive_filter") or "NOT_ARCHIVED"]
-    result = page([p for p in mirror.list("product") if _archived(p) in wanted], query)
-    result["data"] = [api_shapes.product(p) for p in result["data"]]
-    return result
+    return page([p for p in mirror.list("product") if _archived(p) in wanted], query, api_shapes.product)
 
 
 @read("POST", "/v1/contract-pricing/products/get")
@@ -183,9 +181,7 @@ def get_product(mirror: Mirror, _p, _q, body) -> dict[str, Any]:
 @read("POST", "/v1/contract-pricing/rate-cards/list")
 def list_rate_cards(mirror: Mirror, _p, query: Query, _b) -> dict[str, Any]:
     # The API lists archived rate cards too (it has no filter); they carry archived_at.
-    result = page(mirror.list("rate_card"), query)
-    result["data"] = [api_shapes.rate_card(c, mirror.credit_type_names) for c in result["data"]]
-    return result
+    return page(mirror.list("rate_card"), query, lambda c: api_shapes.rate_card(c, mirror.credit_type_names))
 
 
 @read("POST", "/v1/contract-pricing/rate-cards/get")

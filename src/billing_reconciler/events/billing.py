@@ -13,8 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from ..rating import BillingState, RatingResult, rate, usage_request
-from ..rating.engine import prepare
+from ..rating import BillingState, RatingResult, prepare, rate, usage_request
 from .aggregate import aggregate
 from .engine import EventsError, close, connect, events_dir, events_path
 from .ingest import IngestResult

@@ -159,7 +159,9 @@ def _write_parquet(con: duckdb.DuckDBPyConnection, directory: Path, repeats: boo
     return inserted
 
 
-def _insert_staged(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+def _insert_staged(con: duckdb.DuckDBPyConnection, *, staged_pj: bool = False) -> tuple[int, int]:
+    """Store `staged` (first occurrences, ids not stored yet); `staged_pj`: it holds the property
+    columns' texts (`_stage_fast` with kept properties)."""
     (read, distinct) = con.execute("SELECT count(*), count(DISTINCT transaction_id) FROM staged").fetchone()
     repeats = distinct < read
     directory = events_dir(con)
@@ -167,7 +169,6 @@ def _insert_staged(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
         inserted = _write_parquet(con, directory, repeats)
         con.execute("DROP TABLE staged")
         return read, inserted
-    staged_pj = "pj" in {r[0] for r in con.execute("DESCRIBE staged").fetchall()}
     insert = columns.insert_sql(con, _first_new(repeats, staged_pj), extracted=staged_pj)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -270,12 +271,13 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: str | os.PathLike[str], fm
         return _ingest_parquet(con, str(path), progress)
     if fmt == "jsonl":
         try:
-            _with_progress(con, progress, _stage_fast(list(columns.known(con))), [str(path)])
+            kept = list(columns.known(con))
+            _with_progress(con, progress, _stage_fast(kept), [str(path)])
             (doubtful,) = con.execute("SELECT count(*) FILTER (NOT ok) FROM staged").fetchone()
         except duckdb.Error:  # malformed JSON somewhere: the line path names it
             doubtful = 1
         if not doubtful:
-            read, inserted = _insert_staged(con)
+            read, inserted = _insert_staged(con, staged_pj=bool(kept))
             return IngestResult(read, inserted)
         con.execute("DROP TABLE IF EXISTS staged")
     if fmt == "csv":

@@ -11,6 +11,7 @@ __all__ = ["BillingState", "Invoice", "LineItem", "MetricQuery", "RatingResult",
 
 def rate_events(state: BillingState, events, until, *, start=None, customers=None) -> RatingResult:
     """Convenience: rate events held in memory (tests, small inputs)."""
-    request = usage_request([state], until, customers)
+    prepared = prepare(state, until, customers)  # once, for the request and the rating
+    request = usage_request([state], until, customers, prepared=[prepared])
     return rate(state, aggregate_events(events, request.queries, request.cuts), until, start=start,
-                customers=customers)
+                customers=customers, prepared=prepared)
